@@ -1,0 +1,129 @@
+# uRocket build. `make` builds the library; `make test` runs every suite;
+# `make demo` is the README's main command. See README.md.
+PYTHON ?= /usr/bin/python3
+CC ?= gcc
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+
+VERSION_MAJOR := $(shell sed -n 's/^\#define URK_VERSION_MAJOR \([0-9]*\)/\1/p' shim/include/urocket.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define URK_VERSION_MINOR \([0-9]*\)/\1/p' shim/include/urocket.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define URK_VERSION_PATCH \([0-9]*\)/\1/p' shim/include/urocket.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+SONAME := liburocket.so.$(VERSION_MAJOR)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
+OPT ?= -O2 -g
+SAN ?=
+CFLAGS_LIB := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -fvisibility=hidden $(SAN) $(EXTRA_CFLAGS)
+LDLIBS_LIB := -luring -lpthread
+
+SRCS := $(sort $(wildcard shim/src/*.c))
+OBJS := $(patsubst shim/src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+HDRS := shim/include/urocket.h $(wildcard shim/src/*.h)
+
+LIB_SO := $(BUILD)/liburocket.so.$(VERSION)
+LIB_A := $(BUILD)/liburocket.a
+
+.PHONY: all lib deps check-deps test test-c test-python test-bindings test-csharp test-rust \
+        demo bench install clean test-asan test-tsan test-valgrind fuzz soak examples abi-check
+
+all: lib examples
+
+lib: $(LIB_SO) $(LIB_A)
+
+$(BUILD)/obj/%.o: shim/src/%.c $(HDRS) | $(BUILD)/obj
+	$(CC) $(CFLAGS_LIB) -c $< -o $@
+
+$(BUILD)/obj:
+	mkdir -p $@
+
+$(LIB_SO): $(OBJS) shim/urocket.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=shim/urocket.map \
+	    -Wl,--no-undefined $(SAN) -o $@ $(OBJS) $(LDLIBS_LIB)
+	ln -sf liburocket.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/liburocket.so
+
+$(LIB_A): $(OBJS)
+	rm -f $@
+	ar rcs $@ $(OBJS)
+
+# ---- dependencies (Debian packages) ----
+DEB_PKGS := liburing-dev python3-cffi python3-pytest python3-hypothesis mono-devel wrk \
+            python3-uvloop python3-matplotlib pkg-config clang libclang-rt-14-dev hyperfine
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	else echo "make deps: all Debian packages present"; fi
+
+# Cheap check used by test/demo: call `make deps` only when something is missing.
+check-deps:
+	@if [ ! -f /usr/include/liburing.h ] || ! $(PYTHON) -c 'import cffi, pytest, hypothesis' 2>/dev/null \
+	   || ! command -v mcs >/dev/null || ! command -v wrk >/dev/null; then $(MAKE) --no-print-directory deps; fi
+
+# ---- examples ----
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: examples/%.c $(LIB_SO) shim/include/urocket.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SAN) -Ishim/include $< -o $@ \
+	    -L$(BUILD) -lurocket -Wl,-rpath,'$$ORIGIN/..' -lpthread
+
+# ---- tests ----
+C_TESTS := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/*.c))
+$(BUILD)/tests/%: tests/c/%.c tests/c/testutil.h $(LIB_SO) shim/include/urocket.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -Wno-missing-prototypes $(SAN) -Ishim/include -Ishim/src \
+	    $< -o $@ -L$(BUILD) -lurocket -luring -Wl,-rpath,'$$ORIGIN/..' -lpthread
+
+test: check-deps lib examples
+	@$(MAKE) --no-print-directory test-c
+	@$(MAKE) --no-print-directory test-python
+	@$(MAKE) --no-print-directory test-bindings
+
+test-c: $(C_TESTS)
+	@tests/run_c_tests.sh $(BUILD)/tests $(C_TESTS)
+
+test-python: lib examples
+	@URK_LIBRARY=$(CURDIR)/$(LIB_SO) tests/run_pytest.sh $(PYTHON) tests/python
+
+test-bindings: lib
+	@if [ -f bindings/Makefile ]; then $(MAKE) --no-print-directory -C bindings test BUILD=$(CURDIR)/$(BUILD); fi
+
+abi-check: lib
+	@tests/check_exports.sh $(LIB_SO) shim/urocket.map
+
+# ---- sanitizers / valgrind (issue: hardening) ----
+test-asan:
+	$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" lib test-c
+test-tsan:
+	$(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" lib test-c
+test-valgrind: lib $(C_TESTS)
+	@URK_VALGRIND=1 tests/run_c_tests.sh $(BUILD)/tests $(C_TESTS)
+
+# ---- demo and benchmarks ----
+demo: check-deps lib examples
+	@URK_LIBRARY=$(CURDIR)/$(LIB_SO) PYTHONPATH=$(CURDIR)/python $(PYTHON) examples/demo.py
+
+bench: check-deps lib examples
+	@$(MAKE) --no-print-directory -C bench BUILD=$(CURDIR)/$(BUILD) PYTHON=$(PYTHON)
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 shim/include/urocket.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf liburocket.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/liburocket.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' shim/urocket.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/urocket.pc
+
+clean:
+	rm -rf build build-asan build-tsan
