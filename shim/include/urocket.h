@@ -495,6 +495,10 @@ URK_API int urk_reactor_poll(urk_reactor_t *r, urk_event_t *events, uint32_t max
 /* Readable while events may be pending: register it with a host event loop,
  * then call urk_reactor_poll(..., 0). Owned by the reactor. */
 URK_API int urk_reactor_fd(urk_reactor_t *r);
+/* Hands queued sends and closes to the kernel now. urk_reactor_poll does
+ * this too; call it when a host loop queued work and goes back to waiting
+ * on urk_reactor_fd without polling. Returns the number of requests sent. */
+URK_API int urk_reactor_flush(urk_reactor_t *r);
 /* Makes a blocked or future urk_reactor_poll return. Any thread. */
 URK_API int urk_reactor_wake(urk_reactor_t *r);
 /* Gives DATA buffers back. Returns n or a negative code (-EINVAL for a

@@ -95,4 +95,144 @@ const void *urk__thread_self(void);
 uint64_t urk__now_ns(void);        /* CLOCK_MONOTONIC */
 uint64_t urk__thread_cpu_ns(void); /* CLOCK_THREAD_CPUTIME_ID */
 
+/* ---- engine (engine.c: engine + acceptor, reactor.c: reactors) ---- */
+
+#include <pthread.h>
+
+/* user_data on a reactor ring: kind (8) | slot (24) | generation (32). */
+enum urk_ud_kind {
+    UD_RECV = 1,
+    UD_SEND,
+    UD_CLOSE,
+    UD_SHUTDOWN,
+    UD_CONNECT,
+    UD_CANCEL,
+    UD_WAKE,     /* read on the reactor's wake eventfd */
+    UD_HANDOFF,  /* msg_ring from the acceptor: connections queued */
+    UD_TIMER,    /* idle-timeout tick */
+    UD_ACCEPT,   /* multishot accept (acceptor, or a REUSEPORT reactor) */
+    UD_MSG_SENT, /* acceptor side of a msg_ring */
+    UD_ACCEPT_BACKOFF,
+};
+#define URK_UD(kind, slot, gen) \
+    (((uint64_t)(kind) << 56) | ((uint64_t)(slot) << 32) | (uint64_t)(gen))
+#define URK_UD_KIND(ud) ((uint32_t)((ud) >> 56))
+#define URK_UD_SLOT(ud) ((uint32_t)(((ud) >> 32) & 0xFFFFFFu))
+#define URK_UD_GEN(ud) ((uint32_t)(ud))
+
+/* A connection id: reactor (8) | slot (24) | generation (32). */
+#define URK_CONN_ID(reactor, slot, gen) \
+    (((uint64_t)(reactor) << 56) | ((uint64_t)(slot) << 32) | (uint64_t)(gen))
+#define URK_MAX_SLOTS (1u << 24)
+
+/* Relaxed single-writer counters that other threads may read. */
+#define URK_STAT_ADD(field, n) \
+    atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n), \
+                          memory_order_relaxed)
+#define URK_STAT_GET(field) atomic_load_explicit(&(field), memory_order_relaxed)
+
+typedef struct urk_handoff {
+    int32_t fd;
+    uint32_t addr_len;
+    uint8_t addr[28]; /* sockaddr_in or sockaddr_in6 */
+} urk_handoff_t;
+
+/* Single-producer (acceptor) single-consumer (reactor) queue. */
+typedef struct urk_spsc {
+    _Atomic uint32_t head; /* consumer */
+    char pad0[60];
+    _Atomic uint32_t tail; /* producer */
+    char pad1[60];
+    uint32_t mask;
+    urk_handoff_t *items;
+} urk_spsc_t;
+
+int urk__spsc_init(urk_spsc_t *q, uint32_t cap_pow2);
+void urk__spsc_free(urk_spsc_t *q);
+int urk__spsc_push(urk_spsc_t *q, const urk_handoff_t *item);
+int urk__spsc_pop(urk_spsc_t *q, urk_handoff_t *item);
+
+typedef struct urk_chunk urk_chunk_t;
+
+typedef struct urk_conn_slot urk_conn_slot_t;
+
+typedef struct urk_reactor_counters {
+    _Atomic uint64_t accepted, connected, closed, bytes_in, bytes_out, events,
+        enobufs_rearms, live_conns, bufs_held, send_queued, wakeups, handoff_fallbacks,
+        stale_cqes;
+} urk_reactor_counters_t;
+
+struct urk_engine;
+
+struct urk_reactor {
+    struct urk_engine *engine;
+    uint32_t index;
+    urk_ring_t *ring;
+    urk_bufring_t *bufs;
+    uint32_t buf_low_water;
+    int event_fd;  /* urk_reactor_fd: readable when events may be pending */
+    int wake_fd;   /* a read on it is always pending in the ring */
+    _Atomic int fd_exposed;
+    _Atomic(const void *) owner; /* thread that polls; NULL until the first poll */
+    _Atomic int enabled;
+    _Atomic int wake_pending;
+    _Atomic int stopping;
+    int native;
+    urk_spsc_t handoff;
+    int listen_fd; /* REUSEPORT mode: this reactor's own listener, else -1 */
+    int accept_armed, accept_backoff_ms;
+
+    urk_conn_slot_t *slots;
+    uint32_t nslots_max, nslots_used; /* high-water mark of touched slots */
+    uint32_t free_head;               /* free list through slot->next_free; UINT32_MAX: none */
+    uint32_t *deferred;               /* slots whose peer closed: act at next poll */
+    uint32_t ndeferred;
+    uint32_t *starved;                /* slots whose recv stopped on ENOBUFS */
+    uint32_t nstarved;
+    uint32_t *auto_release;           /* RELEASE_ON_POLL: handles from the last poll */
+    uint32_t nauto_release, auto_release_cap;
+    uint32_t timer_armed;
+    uint32_t wake_armed;
+    uint32_t ops_inflight;            /* reactor-level ops (wake, timer, accept) */
+    uint64_t now_ms;                  /* refreshed each poll */
+
+    urk_reactor_counters_t st;
+    pthread_t thread;
+    int thread_started;
+    urk_callbacks_t cbs;
+};
+
+struct urk_engine {
+    urk_engine_opts_t opts;
+    int32_t *reactor_cpus;
+    uint64_t caps;
+    int listen_fd;  /* acceptor mode */
+    uint16_t port;
+    uint32_t nreactors;
+    urk_reactor_t **reactors;
+    urk_ring_t *acceptor_ring;
+    int acceptor_wake_fd;
+    pthread_t acceptor;
+    int acceptor_started;
+    _Atomic int stop_requested;
+    _Atomic int started;
+    int stopped;
+    pthread_mutex_t stop_lock;
+    uint32_t rr_next;
+    uint32_t drain_ms;
+    struct {
+        _Atomic uint64_t accepted, accept_rearms, accept_errors, rejected;
+    } st;
+};
+
+int urk__reactor_create(struct urk_engine *e, uint32_t index, urk_reactor_t **out);
+void urk__reactor_destroy(urk_reactor_t *r);
+int urk__reactor_start_native(urk_reactor_t *r, const urk_callbacks_t *cbs);
+/* Closes every connection and waits for every final completion. Runs on the
+ * reactor's owner thread (or any thread if the ring never ran). */
+void urk__reactor_shutdown(urk_reactor_t *r, uint32_t drain_ms);
+/* Wakes a reactor from another thread (acceptor hand-off, urk_reactor_wake). */
+void urk__reactor_kick(urk_reactor_t *r);
+int urk__listen_socket(const urk_addr_t *addr, int backlog, int reuseport);
+
 #endif
