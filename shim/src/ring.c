@@ -294,6 +294,9 @@ int urk_ring_submit(urk_ring_t *ring)
 {
     if (!ring)
         return -EINVAL;
+    /* Same answer as the prep calls (the kernel would say -EBADFD). */
+    if (!(ring->active & URK_RING_ACTIVE_ENABLED))
+        return -URK_ESTATE;
     int rc = io_uring_submit(&ring->io);
     if (rc > 0)
         ring->stats.submitted += (uint64_t)rc;
@@ -324,6 +327,8 @@ int urk_ring_complete(urk_ring_t *ring, urk_cqe_t *out, uint32_t max,
         return -EINVAL;
     if (min_complete > max)
         return -EINVAL;
+    if (!(ring->active & URK_RING_ACTIVE_ENABLED))
+        return -URK_ESTATE;
     if (IO_URING_READ_ONCE(*ring->io.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
         ring->stats.cq_overflows++;
 
