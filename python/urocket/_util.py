@@ -1,0 +1,139 @@
+"""Shared plumbing for the wrappers (ring now; engine and load generator next):
+native handle lifetime tracking, options structs from keyword arguments, and
+result records generated from the struct definitions in the header."""
+import collections
+import warnings
+import weakref
+
+from ._ffi import ffi
+
+_live = weakref.WeakSet()
+_finalized_open = [0]   # handles closed by the garbage collector, not close()
+
+
+class Handle:
+    """Base of every object owning a native handle.
+
+    Subclasses implement _destroy() (the urk_*_destroy call) and set
+    self._ptr. close() is idempotent; a handle that is garbage-collected while
+    open is closed with a ResourceWarning, like an unclosed file.
+    """
+
+    __slots__ = ("_ptr", "__weakref__")
+    _kind = "handle"
+
+    def _register(self, ptr):
+        self._ptr = ptr
+        _live.add(self)
+
+    def _destroy(self, ptr):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self):
+        """Release the native object. Safe to call more than once."""
+        ptr = getattr(self, "_ptr", None)
+        if ptr is None:
+            return
+        self._ptr = None
+        _live.discard(self)
+        self._destroy(ptr)
+
+    @property
+    def closed(self):
+        """True once close() ran."""
+        return getattr(self, "_ptr", None) is None
+
+    def _closed_error(self):
+        return ValueError("I/O operation on closed %s" % self._kind)
+
+    def __enter__(self):
+        if self.closed:
+            raise self._closed_error()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_ptr", None) is not None:
+            _finalized_open[0] += 1
+            try:
+                warnings.warn("unclosed %s %r" % (self._kind, self), ResourceWarning,
+                              source=self)
+                self.close()
+            except Exception:  # interpreter shutdown: modules may be gone
+                pass
+
+
+def live_handles():
+    """Native handles (Ring, BufRing, ...) created and not yet closed."""
+    return list(_live)
+
+
+def finalized_open_count():
+    """How many handles were closed by the garbage collector instead of close()."""
+    return _finalized_open[0]
+
+
+def struct_fields(ctype):
+    """Field names of a struct typedef, in declaration order."""
+    return [name for name, _ in ffi.typeof(ctype).fields]
+
+
+def new_opts(ctype, init, kwargs, skip=()):
+    """Allocate `ctype *`, fill defaults with init() (an urk_*_opts_init), then
+    set each keyword argument on the field of the same name.
+
+    Returns (opts, keepalive): keepalive holds memory that pointer fields point
+    into (a str/bytes given for a `const char *` field is copied into a
+    NUL-terminated buffer) and must outlive the call using opts. Unknown names,
+    struct_size and reserved fields raise TypeError.
+    """
+    from .errors import _check
+    opts = ffi.new(ctype + " *")
+    _check(init(opts))
+    fields = dict(ffi.typeof(ctype).fields)
+    keep = []
+    for name, value in kwargs.items():
+        field = fields.get(name)
+        if field is None or name == "struct_size" or name.startswith("reserved") \
+                or name in skip:
+            raise TypeError("%s has no option %r" % (ctype, name))
+        if value is None:
+            continue   # keep the library default
+        if field.type.kind == "pointer" and isinstance(value, (str, bytes, bytearray)):
+            raw = value.encode() if isinstance(value, str) else bytes(value)
+            if field.type.item.cname == "char":
+                buf = ffi.new("char[]", raw)
+            else:
+                buf = ffi.from_buffer(raw)
+                keep.append(raw)
+            keep.append(buf)
+            value = buf
+        setattr(opts, name, value)
+    return opts, keep
+
+
+def record_type(ctype, name, doc=None, skip=("struct_size",)):
+    """A namedtuple class with one field per struct field (struct_size and
+    reserved* left out), and a from_cdata(cdata) constructor."""
+    names = [f for f in struct_fields(ctype) if f not in skip and not f.startswith("reserved")]
+    base = collections.namedtuple(name, names)
+
+    def from_cdata(cls, c, _names=tuple(names)):
+        return cls._make([getattr(c, n) for n in _names])
+
+    cls = type(name, (base,), {"__slots__": (), "from_cdata": classmethod(from_cdata),
+                               "__doc__": doc or "Values of %s." % ctype})
+    return cls
+
+
+def fd_of(obj):
+    """An int file descriptor from an int or an object with fileno()."""
+    if type(obj) is int:
+        return obj
+    fileno = getattr(obj, "fileno", None)
+    if fileno is None:
+        raise TypeError("expected a file descriptor or an object with fileno(), got %r"
+                        % type(obj).__name__)
+    return fileno()
