@@ -15,7 +15,6 @@ version is checked at import.
 Every URK_* integer constant of the header is available without its prefix
 (urocket.CQE_F_MORE, urocket.OP_LINK, urocket.ESTALE_ID, ...).
 """
-from ._cdef import ABI_VERSION as _HEADER_ABI_VERSION
 from ._cdef import CONSTANTS as _CONSTANTS
 from ._ffi import ffi, lib, library_path
 from .addr import Address, format_address, parse_address

@@ -6,6 +6,7 @@ import warnings
 import weakref
 
 from ._ffi import ffi
+from .errors import _check
 
 _live = weakref.WeakSet()
 _finalized_open = [0]   # handles closed by the garbage collector, not close()
@@ -85,11 +86,10 @@ def new_opts(ctype, init, kwargs, skip=()):
     set each keyword argument on the field of the same name.
 
     Returns (opts, keepalive): keepalive holds memory that pointer fields point
-    into (a str/bytes given for a `const char *` field is copied into a
-    NUL-terminated buffer) and must outlive the call using opts. Unknown names,
-    struct_size and reserved fields raise TypeError.
+    into (see _pointer_value) and must outlive every call using opts. None
+    keeps the library default. Unknown names, struct_size and reserved fields
+    raise TypeError.
     """
-    from .errors import _check
     opts = ffi.new(ctype + " *")
     _check(init(opts))
     fields = dict(ffi.typeof(ctype).fields)
@@ -101,17 +101,29 @@ def new_opts(ctype, init, kwargs, skip=()):
             raise TypeError("%s has no option %r" % (ctype, name))
         if value is None:
             continue   # keep the library default
-        if field.type.kind == "pointer" and isinstance(value, (str, bytes, bytearray)):
-            raw = value.encode() if isinstance(value, str) else bytes(value)
-            if field.type.item.cname == "char":
-                buf = ffi.new("char[]", raw)
-            else:
-                buf = ffi.from_buffer(raw)
-                keep.append(raw)
-            keep.append(buf)
-            value = buf
+        if field.type.kind == "pointer":
+            value = _pointer_value(field.type, value, keep)
         setattr(opts, name, value)
     return opts, keep
+
+
+def _pointer_value(ptype, value, keep):
+    """cdata for a pointer field: str/bytes for char * (copied, NUL-added),
+    a bytes-like object for void * (copied), a list/tuple for T * (an array
+    of T), or a cdata / None as is."""
+    item = ptype.item.cname
+    if isinstance(value, str):
+        value = value.encode()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        buf = ffi.new("char[]", raw) if item == "char" else ffi.from_buffer(raw)
+        keep += [raw, buf]
+        return buf
+    if isinstance(value, (list, tuple)):
+        buf = ffi.new(item + "[]", list(value))
+        keep.append(buf)
+        return buf
+    return value
 
 
 def record_type(ctype, name, doc=None, skip=("struct_size",)):

@@ -21,6 +21,7 @@ __all__ = ["Ring", "BufRing", "CompletionBatch", "Completion", "RingInfo", "Ring
 _F_BUFFER = _K["URK_CQE_F_BUFFER"]
 _F_MORE = _K["URK_CQE_F_MORE"]
 _NULL = ffi.NULL
+_NULL_RING = ffi.cast("urk_ring_t *", 0)
 _CQE_SIZE = ffi.sizeof("urk_cqe_t")
 # urk_cqe_t as struct-module format, so records decode in one C call:
 # user_data, res, flags, buf, buf_len, buf_id, buf_group.
@@ -193,7 +194,7 @@ class Ring(Handle):
     then held until close().
     """
 
-    __slots__ = ("_batch", "_keep", "_bufrings")
+    __slots__ = ("_batch", "_keep", "_bufrings", "_raw")
     _kind = "ring"
 
     def __init__(self, *, sq_entries=None, cq_entries=None, sqpoll=False,
@@ -218,9 +219,11 @@ class Ring(Handle):
         self._batch = CompletionBatch(64)
         self._keep = {}
         self._bufrings = {}
+        self._raw = out[0]  # the pointer prep_* pass; NULL once closed
         self._register(out[0])
 
     def _destroy(self, ptr):
+        self._raw = _NULL_RING
         for br in list(self._bufrings.values()):
             br.close()
         lib.urk_ring_destroy(ptr)
@@ -233,6 +236,13 @@ class Ring(Handle):
         if p is None:
             raise self._closed_error()
         return p
+
+    def _fail(self, rc):
+        # prep_* pass self._raw without checking: NULL once closed, which
+        # the library refuses with an error code; only then ask why.
+        if self._ptr is None:
+            raise self._closed_error()
+        _check(rc)
 
     def __repr__(self):
         if self._ptr is None:
@@ -304,12 +314,16 @@ class Ring(Handle):
 
     def prep_nop(self, user_data=0, flags=0):
         """Queue a no-op; completes with res 0."""
-        _check(lib.urk_prep_nop(self._p(), user_data, flags))
+        rc = lib.urk_prep_nop(self._raw, user_data, flags)
+        if rc:
+            self._fail(rc)
 
     def prep_accept_multishot(self, listen_fd, user_data=0, flags=0):
         """Multishot accept: each completion's res is a new fd (close it).
         Without CQE_F_MORE the accept stopped: queue it again."""
-        _check(lib.urk_prep_accept_multishot(self._p(), fd_of(listen_fd), user_data, flags))
+        rc = lib.urk_prep_accept_multishot(self._raw, fd_of(listen_fd), user_data, flags)
+        if rc:
+            self._fail(rc)
 
     def prep_recv_multishot(self, fd, group, user_data=0, flags=0):
         """Multishot recv into buffers of `group` (a BufRing or its group id).
@@ -317,31 +331,37 @@ class Ring(Handle):
         -ENOBUFS without CQE_F_MORE means the group ran dry: recycle, then
         queue it again. flags may include RECV_BUNDLE."""
         gid = group.group if isinstance(group, BufRing) else group
-        _check(lib.urk_prep_recv_multishot(self._p(), fd_of(fd), gid, user_data, flags))
+        rc = lib.urk_prep_recv_multishot(self._raw, fd_of(fd), gid, user_data, flags)
+        if rc:
+            self._fail(rc)
 
     def prep_recv(self, fd, buf, user_data=0, flags=0, nbytes=None):
         """Single-shot recv into a writable buffer (bytearray, memoryview,
         ...), held until completion. nbytes limits the length."""
-        p = self._p()
+        p = self._raw
         c = ffi.from_buffer(buf, require_writable=True)
         n = len(c) if nbytes is None else nbytes
         if not 0 <= n <= len(c):
             raise ValueError("nbytes %d outside 0..%d" % (n, len(c)))
-        _check(lib.urk_prep_recv(p, fd_of(fd), c, n, user_data, flags))
+        rc = lib.urk_prep_recv(p, fd_of(fd), c, n, user_data, flags)
+        if rc:
+            self._fail(rc)
         self._hold(user_data, (buf, c))
 
     def prep_send(self, fd, data, user_data=0, msg_flags=0, flags=0):
         """send(2) of a bytes-like object (MSG_NOSIGNAL added), held until
         completion. res may be less than len(data): send the rest after."""
-        p = self._p()
+        p = self._raw
         c = ffi.from_buffer(data)
-        _check(lib.urk_prep_send(p, fd_of(fd), c, len(c), msg_flags, user_data, flags))
+        rc = lib.urk_prep_send(p, fd_of(fd), c, len(c), msg_flags, user_data, flags)
+        if rc:
+            self._fail(rc)
         self._hold(user_data, (data, c))
 
     def prep_sendv(self, fd, buffers, user_data=0, msg_flags=0, flags=0):
         """sendmsg(2) of a sequence of bytes-like objects (1..1024), all held
         until completion."""
-        p = self._p()
+        p = self._raw
         bufs = list(buffers)
         iov = ffi.new("urk_iovec_t[]", max(len(bufs), 1))
         cs = []
@@ -350,45 +370,61 @@ class Ring(Handle):
             cs.append(c)
             iov[i].base = c
             iov[i].len = len(c)
-        _check(lib.urk_prep_sendv(p, fd_of(fd), iov, len(bufs), msg_flags, user_data, flags))
+        rc = lib.urk_prep_sendv(p, fd_of(fd), iov, len(bufs), msg_flags, user_data, flags)
+        if rc:
+            self._fail(rc)
         self._hold(user_data, (bufs, cs, iov))
 
     def prep_connect(self, fd, addr, user_data=0, flags=0):
         """connect(2) to an Address or (host, port) numeric literal."""
-        p = self._p()
+        p = self._raw
         a = as_address(addr)
-        _check(lib.urk_prep_connect(p, fd_of(fd), a.cdata, user_data, flags))
+        rc = lib.urk_prep_connect(p, fd_of(fd), a.cdata, user_data, flags)
+        if rc:
+            self._fail(rc)
 
     def prep_close(self, fd, user_data=0, flags=0):
         """close(2) through the ring."""
-        _check(lib.urk_prep_close(self._p(), fd_of(fd), user_data, flags))
+        rc = lib.urk_prep_close(self._raw, fd_of(fd), user_data, flags)
+        if rc:
+            self._fail(rc)
 
     def prep_shutdown(self, fd, how, user_data=0, flags=0):
         """shutdown(2); how is socket.SHUT_RD / SHUT_WR / SHUT_RDWR."""
-        _check(lib.urk_prep_shutdown(self._p(), fd_of(fd), how, user_data, flags))
+        rc = lib.urk_prep_shutdown(self._raw, fd_of(fd), how, user_data, flags)
+        if rc:
+            self._fail(rc)
 
     def prep_cancel(self, target_user_data, user_data=0, flags=0):
         """Cancel the request(s) with target_user_data (CANCEL_ALL: every
         match). res: 0, -ENOENT, -EALREADY (or a count with CANCEL_ALL). The
         cancelled request still posts its own final completion."""
-        _check(lib.urk_prep_cancel(self._p(), target_user_data, user_data, flags))
+        rc = lib.urk_prep_cancel(self._raw, target_user_data, user_data, flags)
+        if rc:
+            self._fail(rc)
 
     def prep_cancel_fd(self, fd, user_data=0, flags=0):
         """Cancel requests on fd (CANCEL_ALL: all of them)."""
-        _check(lib.urk_prep_cancel_fd(self._p(), fd_of(fd), user_data, flags))
+        rc = lib.urk_prep_cancel_fd(self._raw, fd_of(fd), user_data, flags)
+        if rc:
+            self._fail(rc)
 
     def prep_timeout(self, seconds, user_data=0, count=0, flags=0):
         """Completes with -ETIME after `seconds`, or with 0 once `count` other
         completions were posted (count 0: pure timer)."""
         if seconds < 0:
             raise ValueError("timeout must be >= 0")
-        _check(lib.urk_prep_timeout(self._p(), int(seconds * 1e9), count, user_data, flags))
+        rc = lib.urk_prep_timeout(self._raw, int(seconds * 1e9), count, user_data, flags)
+        if rc:
+            self._fail(rc)
 
     def prep_msg_ring(self, target, res, target_user_data, user_data=0, flags=0):
         """Post {user_data=target_user_data, res=res} on ring `target` (a Ring
         or its fd); wakes a thread waiting there."""
         tfd = target.fd if isinstance(target, Ring) else fd_of(target)
-        _check(lib.urk_prep_msg_ring(self._p(), tfd, res, target_user_data, user_data, flags))
+        rc = lib.urk_prep_msg_ring(self._raw, tfd, res, target_user_data, user_data, flags)
+        if rc:
+            self._fail(rc)
 
     # ---- submission and completion ----
 

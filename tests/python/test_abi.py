@@ -254,3 +254,50 @@ def test_package_folder_wins_over_build(tmp_path):
                     {"PYTHONPATH": str(tmp_path)}, cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(pkg / "liburocket.so.0")
+
+
+# ---------------------------------------------------------------- plumbing for engine/loadgen
+
+def _needs(symbol):
+    try:
+        getattr(lib, symbol)
+    except AttributeError:
+        pytest.skip("library does not export %s yet" % symbol)
+
+
+def test_options_struct_from_keywords():
+    from urocket._util import new_opts
+    _needs("urk_engine_opts_init")
+    opts, keep = new_opts("urk_engine_opts_t", lib.urk_engine_opts_init,
+                          {"host": "::1", "port": 8080, "reactors": 2,
+                           "reactor_cpus": [0, -1], "buf_size": None})
+    assert opts.struct_size == ffi.sizeof("urk_engine_opts_t")
+    assert ffi.string(opts.host) == b"::1" and opts.port == 8080
+    assert list(opts.reactor_cpus[0:2]) == [0, -1]
+    assert opts.buf_size == 4096  # None kept the library default
+    assert keep
+    for bad in ({"bogus": 1}, {"struct_size": 4}, {"reserved": 0}, {"reserved0": 0}):
+        with pytest.raises(TypeError):
+            new_opts("urk_engine_opts_t", lib.urk_engine_opts_init, bad)
+
+
+def test_options_struct_with_byte_buffers():
+    from urocket._util import new_opts
+    _needs("urk_loadgen_opts_init")
+    req = b"GET / HTTP/1.1\r\n\r\n"
+    opts, keep = new_opts("urk_loadgen_opts_t", lib.urk_loadgen_opts_init,
+                          {"host": b"127.0.0.1", "request": req, "request_len": len(req),
+                           "delim": bytearray(b"\n")})
+    assert ffi.buffer(opts.request, opts.request_len)[:] == req
+    assert ffi.cast("char *", opts.delim)[0] == b"\n"
+
+
+def test_result_records_follow_the_struct():
+    from urocket._util import record_type, struct_fields
+    for ctype in ("urk_loadgen_result_t", "urk_reactor_stats_t", "urk_engine_stats_t",
+                  "urk_ring_stats_t"):
+        rec = record_type(ctype, "R")
+        assert list(rec._fields) == [f for f in struct_fields(ctype) if f != "struct_size"]
+        c = ffi.new(ctype + " *")
+        setattr(c, rec._fields[-1], 42)
+        assert rec.from_cdata(c)[-1] == 42

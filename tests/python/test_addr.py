@@ -51,7 +51,7 @@ def test_from_bytes_of_a_real_sockaddr():
     assert c == a and c.cdata != a.cdata
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(st.ip_addresses(), st.integers(0, 65535))
 def test_roundtrip_any_ip(ip, port):
     a = Address(str(ip), port)

@@ -103,6 +103,35 @@ def test_disabled_ring_is_driven_by_the_enabling_thread():
     assert result == [9]
 
 
+def test_disabled_ring_refuses_submit_and_complete():
+    with urocket.Ring(disabled=True) as r:
+        with pytest.raises(urocket.StateError):
+            r.submit()
+        with pytest.raises(urocket.StateError):
+            r.complete()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"register_fd": False}, {"defer_taskrun": False}])
+def test_ring_used_from_another_thread_raises(kwargs):
+    """A ring belongs to one thread (notes pitfall 11). Another thread gets
+    an error, never a crash or a stolen completion."""
+    with urocket.Ring(**kwargs) as r:
+        r.prep_nop(1)
+        errors = []
+
+        def other():
+            try:
+                r.complete(4, 1, 0.5)
+            except urocket.UrkError as e:
+                errors.append(e)
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        assert len(errors) == 1
+        assert r.complete(4, 1, LIVENESS_TIMEOUT).user_data(0) == 1
+
+
 # ---------------------------------------------------------------- probe
 
 def test_capabilities_match_probe_bits(caps):
@@ -144,7 +173,7 @@ def echo_roundtrip(r, sizes, group=3, count=64, bufsize=16384, v6=False):
             echo = bytearray(size)
             back = bytearray()
             written = got_srv = sent_srv = 0
-            send_busy = need_rearm = False
+            send_busy = need_rearm = idle = False
             deadline = time.monotonic() + LIVENESS_TIMEOUT
             while len(back) < size:
                 assert time.monotonic() < deadline, "echo of %d bytes hung" % size
@@ -156,7 +185,10 @@ def echo_roundtrip(r, sizes, group=3, count=64, bufsize=16384, v6=False):
                 if not send_busy and sent_srv < got_srv:
                     r.prep_send(sfd, memoryview(echo)[sent_srv:got_srv], UD_SEND)
                     send_busy = True
-                batch = r.complete(64, 0, 0)
+                # When the last round made no progress, wait briefly in the
+                # kernel instead of spinning.
+                batch = r.complete(64, 1 if idle else 0, 0.01)
+                idle = False
                 for i in range(len(batch)):
                     ud, res = batch.user_data(i), batch.res(i)
                     if ud == UD_RECV:
@@ -186,8 +218,7 @@ def echo_roundtrip(r, sizes, group=3, count=64, bufsize=16384, v6=False):
                     assert chunk, "server closed the echo"
                     back += chunk
                 except BlockingIOError:
-                    if not batch and written == size:
-                        r.complete(1, 1, 0.01)  # idle: let the kernel work
+                    idle = not batch and written == size
             assert bytes(back) == out, "echo of %d bytes differs" % size
             assert br.available == count
         assert r.stats.bufs_out == 0
@@ -451,7 +482,7 @@ def test_partial_sends_are_reported_and_resumed(ring):
         cli.setblocking(False)
         payload = pattern(4 << 20, 7)
         view = memoryview(payload)
-        sent, partials, inflight = 0, 0, False
+        sent, partials, inflight, idle = 0, 0, False, False
         back = bytearray()
         deadline = time.monotonic() + LIVENESS_TIMEOUT
         while len(back) < len(payload):
@@ -459,16 +490,17 @@ def test_partial_sends_are_reported_and_resumed(ring):
             if not inflight and sent < len(payload):
                 ring.prep_send(srv, view[sent:], UD_SEND)
                 inflight = True
-            for c in ring.complete(8, 0, 0):
+            for c in ring.complete(8, 1 if idle else 0, 0.005):
                 assert c.user_data == UD_SEND and c.res > 0, c
                 if c.res < len(payload) - sent:
                     partials += 1
                 sent += c.res
                 inflight = False
+            idle = False
             try:
                 back += cli.recv(1 << 20)
             except BlockingIOError:
-                ring.complete(1, 1, 0.005)
+                idle = inflight
         assert bytes(back) == payload
         assert partials >= 1
 
@@ -659,8 +691,8 @@ def test_skip_success_posts_nothing(ring):
     ring.prep_nop(90, urocket.OP_SKIP_SUCCESS)
     ring.prep_nop(91)
     got = collect(ring, has_ud(91))
-    ring.complete(16, 1, 0.02)
-    assert [g.user_data for g in got] == [91] and len(ring.complete(16, 0, 0)) == 0
+    assert [g.user_data for g in got] == [91]
+    assert len(ring.complete(16, 1, 0.05)) == 0  # and nothing for 90 later
 
 
 # ---------------------------------------------------------------- SQ full
@@ -734,6 +766,42 @@ def test_gil_is_released_while_waiting():
         waiter.close()
 
 
+def test_blocking_complete_is_interruptible_by_signals():
+    """Ctrl-C must reach a thread waiting with timeout=None: io_uring_enter
+    returns -EINTR, complete() returns, and Python runs the handler."""
+    import signal
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted()
+
+    with urocket.Ring() as r:
+        # Watchdog: if the signal were swallowed, wake the ring after the
+        # liveness timeout so the test fails instead of hanging.
+        stop = threading.Event()
+
+        def watchdog():
+            if not stop.wait(LIVENESS_TIMEOUT):
+                with urocket.Ring() as w:
+                    w.prep_msg_ring(r.fd, 0, 999, 1)
+                    collect(w, has_ud(1))
+
+        wd = threading.Thread(target=watchdog)
+        wd.start()
+        old = signal.signal(signal.SIGALRM, handler)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            with pytest.raises(Interrupted):
+                r.complete(4, 1, None)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+            stop.set()
+            wd.join()
+
+
 def test_msg_ring_between_rings():
     with urocket.Ring() as a, urocket.Ring() as b:
         a.prep_msg_ring(b, -5, 77, 6)
@@ -764,8 +832,16 @@ def test_closed_ring_raises_value_error():
     r.close()
     r.close()
     assert r.closed and "closed" in repr(r)
-    for call in (lambda: r.prep_nop(1), lambda: r.submit(), lambda: r.complete(),
-                 lambda: r.info, lambda: r.buffer_ring(2, 64, 1)):
+    calls = [lambda: r.prep_nop(1), lambda: r.submit(), lambda: r.complete(),
+             lambda: r.info, lambda: r.stats, lambda: r.fd, lambda: r.buffer_ring(2, 64, 1),
+             lambda: r.prep_send(0, b"x"), lambda: r.prep_recv(0, bytearray(1)),
+             lambda: r.prep_sendv(0, [b"x"]), lambda: r.prep_connect(0, ("127.0.0.1", 1)),
+             lambda: r.prep_accept_multishot(0), lambda: r.prep_recv_multishot(0, 1),
+             lambda: r.prep_close(0), lambda: r.prep_shutdown(0, 1),
+             lambda: r.prep_cancel(1), lambda: r.prep_cancel_fd(0),
+             lambda: r.prep_timeout(1), lambda: r.prep_msg_ring(0, 0, 0),
+             lambda: r.enable(), lambda: r.register_eventfd(0)]
+    for call in calls:
         with pytest.raises(ValueError):
             call()
     with pytest.raises(ValueError):
