@@ -161,6 +161,19 @@ def test_layout_from_cffi_equals_layout_from_c(tmp_path):
     assert len(expected) > 100  # sanity: the whole ABI was compared
 
 
+@pytest.mark.skipif(CC is None, reason="no C compiler")
+def test_shared_abi_layout_program_if_present(tmp_path):
+    """tests/abi/abi_layout.c, when another suite provides it, builds against
+    the header and runs clean; the cffi comparison above does not need it."""
+    src = os.path.join(REPO, "tests", "abi", "abi_layout.c")
+    if not os.path.exists(src):
+        pytest.skip("tests/abi/abi_layout.c not present")
+    exe = tmp_path / "abi_layout"
+    subprocess.run([CC, "-std=c11", "-I", os.path.dirname(HEADER), src, "-o", str(exe)],
+                   check=True, timeout=120)
+    subprocess.run([str(exe)], check=True, capture_output=True, timeout=60)
+
+
 def test_cqe_struct_format_matches_cffi():
     from urocket.ring import _CQE
     assert _CQE.size == ffi.sizeof("urk_cqe_t")
