@@ -244,12 +244,14 @@ void urk__cqe_convert(urk_ring_t *ring, const struct io_uring_cqe *cqe, urk_cqe_
     if (!(cqe->flags & IORING_CQE_F_BUFFER))
         goto done;
 
+    /* Every recv_multishot records its group: a ring that had one group
+     * when the recv was armed may have several by now. */
     uint16_t group;
     urk_bufring_t *br = NULL;
-    if (ring->nbufrings == 1)
-        br = ring->bufrings[0];
-    else if (urk__group_map_get(&ring->group_map, cqe->user_data, &group) == 0)
+    if (urk__group_map_get(&ring->group_map, cqe->user_data, &group) == 0)
         br = urk__bufring_find(ring, group);
+    else if (ring->nbufrings == 1)
+        br = ring->bufrings[0];
     uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
     if (!br || bid >= br->count) {
         /* Cannot happen unless the group was destroyed with ops in flight. */
@@ -295,10 +297,14 @@ static uint32_t map_hash(uint64_t k)
     return (uint32_t)k;
 }
 
+/* Keys are stored as user_data + 1 so that 0 marks an empty slot. The one
+ * user_data that cannot be stored that way (UINT64_MAX) lives in an extra
+ * slot at index cap, outside the probed range. */
 static int map_grow(urk_group_map_t *m)
 {
     uint32_t cap = m->cap ? m->cap * 2 : 64;
-    urk_group_map_t n = {calloc(cap, sizeof(uint64_t)), calloc(cap, sizeof(uint16_t)), cap, 0};
+    urk_group_map_t n = {calloc(cap + 1, sizeof(uint64_t)), calloc(cap + 1, sizeof(uint16_t)),
+                         cap, 0};
     if (!n.keys || !n.groups) {
         free(n.keys);
         free(n.groups);
@@ -307,22 +313,30 @@ static int map_grow(urk_group_map_t *m)
     for (uint32_t i = 0; i < m->cap; i++)
         if (m->keys[i])
             urk__group_map_put(&n, m->keys[i] - 1, m->groups[i]);
+    if (m->cap && m->keys[m->cap]) {
+        n.keys[cap] = 1;
+        n.groups[cap] = m->groups[m->cap];
+        n.used++;
+    }
     free(m->keys);
     free(m->groups);
     *m = n;
     return 0;
 }
 
-/* Keys are stored as user_data + 1 so that 0 marks an empty slot; the one
- * user_data that cannot be stored this way (UINT64_MAX) is refused. */
 int urk__group_map_put(urk_group_map_t *m, uint64_t key, uint16_t group)
 {
-    if (key == UINT64_MAX)
-        return -EINVAL;
     if ((m->used + 1) * 2 > m->cap) {
         int rc = map_grow(m);
         if (rc)
             return rc;
+    }
+    if (key == UINT64_MAX) {
+        if (!m->keys[m->cap])
+            m->used++;
+        m->keys[m->cap] = 1;
+        m->groups[m->cap] = group;
+        return 0;
     }
     uint32_t i = map_hash(key) & (m->cap - 1);
     while (m->keys[i] && m->keys[i] != key + 1)
@@ -338,6 +352,12 @@ int urk__group_map_get(const urk_group_map_t *m, uint64_t key, uint16_t *group)
 {
     if (!m->cap)
         return -ENOENT;
+    if (key == UINT64_MAX) {
+        if (!m->keys[m->cap])
+            return -ENOENT;
+        *group = m->groups[m->cap];
+        return 0;
+    }
     uint32_t i = map_hash(key) & (m->cap - 1);
     while (m->keys[i]) {
         if (m->keys[i] == key + 1) {
@@ -353,6 +373,13 @@ void urk__group_map_del(urk_group_map_t *m, uint64_t key)
 {
     if (!m->cap)
         return;
+    if (key == UINT64_MAX) {
+        if (m->keys[m->cap]) {
+            m->keys[m->cap] = 0;
+            m->used--;
+        }
+        return;
+    }
     uint32_t mask = m->cap - 1, i = map_hash(key) & mask;
     while (m->keys[i] && m->keys[i] != key + 1)
         i = (i + 1) & mask;

@@ -76,14 +76,18 @@ int urk_prep_recv_multishot(urk_ring_t *ring, int fd, uint16_t group_id,
         if (!(caps & URK_CAP_RECV_BUNDLE))
             return -URK_ENOTSUP;
     }
-    if (ring->nbufrings > 1) {
-        int mrc = urk__group_map_put(&ring->group_map, user_data, group_id);
-        if (mrc)
-            return mrc;
-    }
+    /* Recorded even with one group: a second group may be added while this
+     * recv is armed, and a CQE names the buffer id but not its group. */
+    uint16_t old_group;
+    int had_old = urk__group_map_get(&ring->group_map, user_data, &old_group) == 0;
+    int mrc = urk__group_map_put(&ring->group_map, user_data, group_id);
+    if (mrc)
+        return mrc;
     int rc = take_sqe(ring, flags, URK_RECV_BUNDLE, &sqe);
     if (rc) {
-        if (ring->nbufrings > 1)
+        if (had_old)
+            urk__group_map_put(&ring->group_map, user_data, old_group);
+        else
             urk__group_map_del(&ring->group_map, user_data);
         return rc;
     }
