@@ -261,6 +261,15 @@ int urk_ring_unregister_eventfd(urk_ring_t *ring)
 
 /* ---- submission ---- */
 
+/* Counts the SQEs the next liburing call will publish to the kernel (every
+ * call that enters first moves sqe_head up to sqe_tail). Counting here, not
+ * from the enter's return value, keeps the figure exact with SQPOLL, where
+ * liburing reports all unconsumed SQEs again on every submit. */
+static void count_published(urk_ring_t *ring)
+{
+    ring->stats.submitted += ring->io.sq.sqe_tail - ring->io.sq.sqe_head;
+}
+
 struct io_uring_sqe *urk__get_sqe(urk_ring_t *ring)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->io);
@@ -269,9 +278,8 @@ struct io_uring_sqe *urk__get_sqe(urk_ring_t *ring)
     /* SQ full: hand what is queued to the kernel and try once more. The
      * design we replace crashed here (notes: "a crash when no SQE is free"). */
     ring->stats.sq_full_waits++;
+    count_published(ring);
     int rc = io_uring_submit(&ring->io);
-    if (rc > 0)
-        ring->stats.submitted += (uint64_t)rc;
     if (rc >= 0 && (ring->active & URK_RING_ACTIVE_SQPOLL))
         io_uring_sqring_wait(&ring->io);
     return io_uring_get_sqe(&ring->io);
@@ -297,20 +305,16 @@ int urk_ring_submit(urk_ring_t *ring)
     /* Same answer as the prep calls (the kernel would say -EBADFD). */
     if (!(ring->active & URK_RING_ACTIVE_ENABLED))
         return -URK_ESTATE;
-    int rc = io_uring_submit(&ring->io);
-    if (rc > 0)
-        ring->stats.submitted += (uint64_t)rc;
-    return rc;
+    count_published(ring);
+    return io_uring_submit(&ring->io);
 }
 
 /* ---- completion ---- */
 
 int urk__ring_enter_getevents(urk_ring_t *ring)
 {
-    unsigned pending = io_uring_sq_ready(&ring->io);
+    count_published(ring);
     int rc = io_uring_submit_and_get_events(&ring->io);
-    if (rc >= 0 && pending)
-        ring->stats.submitted += (uint64_t)rc;
     return rc < 0 ? rc : 0;
 }
 
@@ -345,9 +349,8 @@ int urk_ring_complete(urk_ring_t *ring, urk_cqe_t *out, uint32_t max,
             ts.tv_nsec = timeout_ns % 1000000000;
             tsp = &ts;
         }
+        count_published(ring);
         rc = io_uring_submit_and_wait_timeout(&ring->io, &cqe, min_complete, tsp, NULL);
-        if (rc > 0 && pending)
-            ring->stats.submitted += (uint64_t)(rc < (int)pending ? rc : (int)pending);
         if (rc == -ETIME || rc == -EINTR || rc > 0)
             rc = 0;
     }
