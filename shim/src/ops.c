@@ -6,7 +6,9 @@
 
 #define OP_COMMON_FLAGS (URK_OP_LINK | URK_OP_SKIP_SUCCESS | URK_OP_ASYNC)
 
-/* Validates the flags, then takes an SQE. The SQE is taken last so a refused
+/* Check order in every urk_prep_*: a NULL ring first (-EINVAL, whatever
+ * else is wrong), then the arguments, then the flags and ring state.
+ * Validates the flags, then takes an SQE. The SQE is taken last so a refused
  * call never leaves a half-filled SQE behind. */
 static int take_sqe(urk_ring_t *ring, uint32_t flags, uint32_t op_flags,
                     struct io_uring_sqe **out)
@@ -50,6 +52,8 @@ int urk_prep_accept_multishot(urk_ring_t *ring, int listen_fd, uint64_t user_dat
                               uint32_t flags)
 {
     struct io_uring_sqe *sqe;
+    if (!ring)
+        return -EINVAL;
     if (listen_fd < 0)
         return -EBADF;
     int rc = take_sqe(ring, flags, 0, &sqe);
@@ -104,6 +108,8 @@ int urk_prep_recv(urk_ring_t *ring, int fd, void *buf, uint32_t len,
                   uint64_t user_data, uint32_t flags)
 {
     struct io_uring_sqe *sqe;
+    if (!ring)
+        return -EINVAL;
     if (fd < 0)
         return -EBADF;
     if (!buf && len)
@@ -120,6 +126,8 @@ int urk_prep_send(urk_ring_t *ring, int fd, const void *buf, uint32_t len,
                   uint32_t msg_flags, uint64_t user_data, uint32_t flags)
 {
     struct io_uring_sqe *sqe;
+    if (!ring)
+        return -EINVAL;
     if (fd < 0)
         return -EBADF;
     if (!buf && len)
@@ -137,6 +145,8 @@ int urk_prep_sendv(urk_ring_t *ring, int fd, const urk_iovec_t *iov, uint32_t io
 {
     _Static_assert(sizeof(urk_iovec_t) == sizeof(struct iovec), "iovec layout");
     struct io_uring_sqe *sqe;
+    if (!ring)
+        return -EINVAL;
     if (fd < 0)
         return -EBADF;
     if (!iov || iovcnt == 0 || iovcnt > 1024)
@@ -161,6 +171,8 @@ int urk_prep_connect(urk_ring_t *ring, int fd, const urk_addr_t *addr,
                      uint64_t user_data, uint32_t flags)
 {
     struct io_uring_sqe *sqe;
+    if (!ring)
+        return -EINVAL;
     if (fd < 0)
         return -EBADF;
     if (!addr || addr->len < sizeof(sa_family_t) || addr->len > sizeof addr->bytes)
@@ -178,6 +190,8 @@ int urk_prep_connect(urk_ring_t *ring, int fd, const urk_addr_t *addr,
 int urk_prep_close(urk_ring_t *ring, int fd, uint64_t user_data, uint32_t flags)
 {
     struct io_uring_sqe *sqe;
+    if (!ring)
+        return -EINVAL;
     if (fd < 0)
         return -EBADF;
     int rc = take_sqe(ring, flags, 0, &sqe);
@@ -192,6 +206,8 @@ int urk_prep_shutdown(urk_ring_t *ring, int fd, int32_t how, uint64_t user_data,
                       uint32_t flags)
 {
     struct io_uring_sqe *sqe;
+    if (!ring)
+        return -EINVAL;
     if (fd < 0)
         return -EBADF;
     if (how < 0 || how > 2)
@@ -220,6 +236,8 @@ int urk_prep_cancel(urk_ring_t *ring, uint64_t target_user_data, uint64_t user_d
 int urk_prep_cancel_fd(urk_ring_t *ring, int fd, uint64_t user_data, uint32_t flags)
 {
     struct io_uring_sqe *sqe;
+    if (!ring)
+        return -EINVAL;
     if (fd < 0)
         return -EBADF;
     int rc = take_sqe(ring, flags, URK_CANCEL_ALL, &sqe);
@@ -249,6 +267,8 @@ int urk_prep_msg_ring(urk_ring_t *ring, int target_ring_fd, int32_t res,
                       uint64_t target_user_data, uint64_t user_data, uint32_t flags)
 {
     struct io_uring_sqe *sqe;
+    if (!ring)
+        return -EINVAL;
     if (target_ring_fd < 0)
         return -EBADF;
     int rc = take_sqe(ring, flags, 0, &sqe);

@@ -247,8 +247,10 @@ int urk_ring_stats(const urk_ring_t *ring, urk_ring_stats_t *out)
 
 int urk_ring_register_eventfd(urk_ring_t *ring, int efd)
 {
-    if (!ring || efd < 0)
+    if (!ring)
         return -EINVAL;
+    if (efd < 0)
+        return -EBADF; /* as for every other fd argument */
     return io_uring_register_eventfd(&ring->io, efd);
 }
 
