@@ -3,6 +3,7 @@
  * live in shim_errors[] below. */
 #include "internal.h"
 
+#include <limits.h>
 #include <string.h>
 
 uint32_t urk_version(void) { return URK_VERSION_NUMBER; }
@@ -29,7 +30,14 @@ static const struct {
     {URK_EFRAMING, "URK_EFRAMING", "response did not match the expected framing"},
 };
 
-static int magnitude(int err) { return err < 0 ? -err : err; }
+/* |err| without overflow: INT_MIN has no positive int, and is no known
+ * code anyway, so it maps to a value no table holds. */
+static int magnitude(int err)
+{
+    if (err == INT_MIN)
+        return INT_MAX;
+    return err < 0 ? -err : err;
+}
 
 const char *urk_strerror(int err)
 {
