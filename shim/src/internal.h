@@ -159,7 +159,7 @@ typedef struct urk_conn_slot urk_conn_slot_t;
 typedef struct urk_reactor_counters {
     _Atomic uint64_t accepted, connected, closed, bytes_in, bytes_out, events,
         enobufs_rearms, live_conns, bufs_held, send_queued, wakeups, handoff_fallbacks,
-        stale_cqes;
+        stale_cqes, sq_full_waits, cq_overflows;
 } urk_reactor_counters_t;
 
 struct urk_engine;
@@ -195,6 +195,17 @@ struct urk_reactor {
     uint32_t wake_armed;
     uint32_t ops_inflight;            /* reactor-level ops (wake, timer, accept) */
     uint64_t now_ms;                  /* refreshed each poll */
+    uint64_t wake_buf;                /* target of the wake eventfd read */
+    uint32_t *kick;                   /* slots whose send could not be queued */
+    uint32_t nkick;
+    int woken;                        /* a wake arrived during this poll */
+
+    /* events of the poll in progress; overflow waits in `pending` */
+    urk_event_t *out;
+    uint32_t out_n, out_max;
+    int discard;                      /* stopping in pull mode: drop events */
+    urk_event_t *pending;
+    uint32_t pend_head, pend_n, pend_cap;
 
     urk_reactor_counters_t st;
     pthread_t thread;
@@ -234,5 +245,83 @@ void urk__reactor_shutdown(urk_reactor_t *r, uint32_t drain_ms);
 /* Wakes a reactor from another thread (acceptor hand-off, urk_reactor_wake). */
 void urk__reactor_kick(urk_reactor_t *r);
 int urk__listen_socket(const urk_addr_t *addr, int backlog, int reuseport);
+
+/* ======================================================================== */
+/* ---- loadgen (owned by the load generator: loadgen.c, loadgen_frame.c,   */
+/*      histogram.c) ----                                                   */
+/* ======================================================================== */
+
+/* Latency histogram, log-linear like HdrHistogram: values below 128 get a
+ * bucket each; every range [2^k, 2^(k+1)) above is split into 128 linear
+ * sub-buckets, so a bucket is at most 1/128 (< 0.8%) of its value wide.
+ * Values of 2^44 ns (~4.9 h) and more land in the last bucket. One thread
+ * records (relaxed load + store, no locked instruction); any thread may read
+ * at the same time (a snapshot may be a few samples behind). */
+#define URK_HIST_SUB_BITS 7
+#define URK_HIST_SUB (1u << URK_HIST_SUB_BITS)
+#define URK_HIST_MAX_BITS 44
+#define URK_HIST_BUCKETS (URK_HIST_SUB + (URK_HIST_MAX_BITS - URK_HIST_SUB_BITS) * URK_HIST_SUB)
+
+typedef struct urk_hist {
+    _Atomic uint64_t total, sum, min, max;
+    _Atomic uint64_t counts[URK_HIST_BUCKETS];
+} urk_hist_t;
+
+void urk__hist_init(urk_hist_t *h);
+void urk__hist_record(urk_hist_t *h, uint64_t value);
+/* dst += src. dst must not be written by anyone else meanwhile. */
+void urk__hist_merge(urk_hist_t *dst, const urk_hist_t *src);
+/* Value at quantile q_ppm (0..1000000): the highest value of the bucket
+ * holding that rank, clamped to [min, max]; so never below the true value
+ * and at most 1/128 above it. 0 when empty. */
+uint64_t urk__hist_percentile(const urk_hist_t *h, uint32_t q_ppm);
+uint32_t urk__hist_index(uint64_t value);
+uint64_t urk__hist_bucket_high(uint32_t index);
+
+/* Response framing: an incremental parser fed any split of the byte stream.
+ * urk__lg_parse consumes all `len` bytes and returns the number of responses
+ * completed inside them, or -URK_EFRAMING (sticky: every later call fails
+ * too). It never reads outside data[0..len) and keeps no pointer to it.
+ * HTTP: "HTTP/1.x NNN" status line, headers (names case-insensitive, lines
+ * ending in CRLF or LF), a blank line, then Content-Length bytes of body.
+ * 204/304 and responses to HEAD have no body; 1xx interim responses (except
+ * 101) are skipped. Framing errors: Transfer-Encoding (chunked is not
+ * supported), a missing Content-Length where a body is allowed, bad or
+ * conflicting Content-Length, 101, a head over 64 KiB. */
+typedef struct urk_lg_framing {
+    uint32_t kind;            /* URK_FRAME_* */
+    uint32_t response_len;    /* FIXED */
+    const uint8_t *delim;     /* DELIM */
+    const uint32_t *fallback; /* DELIM: KMP failure table, delim_len entries */
+    uint32_t delim_len;
+    uint32_t no_body;         /* HTTP: requests are HEAD */
+} urk_lg_framing_t;
+
+#define URK_LG_LINE_CAP 64
+typedef struct urk_lg_parser {
+    const urk_lg_framing_t *f;
+    uint64_t need;         /* FIXED/HTTP body: bytes still to come */
+    uint64_t content_length;
+    uint32_t state;
+    uint32_t matched;      /* DELIM: bytes of delim matched */
+    uint32_t line_len;     /* HTTP: bytes in the current head line */
+    uint32_t line_no;      /* HTTP: 0 = status line */
+    uint32_t head_bytes;   /* HTTP: bytes of the current head */
+    uint32_t status;
+    uint32_t have_length;
+    uint32_t partial;      /* bytes seen since the last complete response */
+    char line[URK_LG_LINE_CAP];
+} urk_lg_parser_t;
+
+/* Builds the DELIM failure table (freed with urk__lg_framing_free). */
+int urk__lg_framing_init(urk_lg_framing_t *f, uint32_t kind, uint32_t response_len,
+                         const uint8_t *delim, uint32_t delim_len, uint32_t no_body);
+void urk__lg_framing_free(urk_lg_framing_t *f);
+void urk__lg_parser_init(urk_lg_parser_t *p, const urk_lg_framing_t *f);
+int urk__lg_parse(urk_lg_parser_t *p, const uint8_t *data, size_t len);
+/* 1 when the parser sits between responses with no partial bytes. */
+int urk__lg_parser_idle(const urk_lg_parser_t *p);
+
+/* ---- end loadgen ---- */
 
 #endif
