@@ -74,12 +74,13 @@ int urk_prep_recv_multishot(urk_ring_t *ring, int fd, uint16_t group_id,
         return -EBADF;
     if (!urk__bufring_find(ring, group_id))
         return -ENOENT;
-    if (flags & URK_RECV_BUNDLE) {
-        uint64_t caps = 0;
-        urk_probe(&caps);
-        if (!(caps & URK_CAP_RECV_BUNDLE))
-            return -URK_ENOTSUP;
-    }
+    /* A bundle completion covers several buffers taken in ring order, but a
+     * urk_cqe_t names one buffer: converting it would point buf_len bytes
+     * past the first buffer's end and lose the others to the kernel. Until
+     * the completion format can describe it, bundles are refused on every
+     * kernel (they are off by default anyway: notes pitfall 8). */
+    if (flags & URK_RECV_BUNDLE)
+        return -URK_ENOTSUP;
     /* Recorded even with one group: a second group may be added while this
      * recv is armed, and a CQE names the buffer id but not its group. */
     uint16_t old_group;
@@ -87,7 +88,7 @@ int urk_prep_recv_multishot(urk_ring_t *ring, int fd, uint16_t group_id,
     int mrc = urk__group_map_put(&ring->group_map, user_data, group_id);
     if (mrc)
         return mrc;
-    int rc = take_sqe(ring, flags, URK_RECV_BUNDLE, &sqe);
+    int rc = take_sqe(ring, flags, 0, &sqe);
     if (rc) {
         if (had_old)
             urk__group_map_put(&ring->group_map, user_data, old_group);
@@ -97,9 +98,7 @@ int urk_prep_recv_multishot(urk_ring_t *ring, int fd, uint16_t group_id,
     }
     io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
     sqe->buf_group = group_id;
-    if (flags & URK_RECV_BUNDLE)
-        sqe->ioprio |= IORING_RECVSEND_BUNDLE;
-    finish(sqe, user_data, flags & ~(uint32_t)URK_RECV_BUNDLE);
+    finish(sqe, user_data, flags);
     sqe->flags |= IOSQE_BUFFER_SELECT; /* after finish(), which sets flags */
     return 0;
 }
