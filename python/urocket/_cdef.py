@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = '72b2589c185189bd98f4f309390d249f7b69a84a79c6391a1251ec7e59c763e6'
+HEADER_SHA256 = 'dc6bf18e88744fd137cae672b9e2e57c39232fe67067e15d20d539009798eb24'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
@@ -76,6 +76,7 @@ CONSTANTS = {
     'URK_EV_CONNECT_FAILED': 6,
     'URK_SEND_NOCOPY': 1,
     'URK_SEND_NOTIFY': 2,
+    'URK_SEND_FORCE': 4,
     'URK_FRAME_FIXED': 1,
     'URK_FRAME_DELIM': 2,
     'URK_FRAME_HTTP': 3,
@@ -171,6 +172,7 @@ CDEF = r'''
 #define URK_EV_CONNECT_FAILED 6
 #define URK_SEND_NOCOPY 1
 #define URK_SEND_NOTIFY 2
+#define URK_SEND_FORCE 4
 #define URK_FRAME_FIXED 1
 #define URK_FRAME_DELIM 2
 #define URK_FRAME_HTTP 3
@@ -385,10 +387,13 @@ int urk_send(urk_reactor_t *r, urk_conn_t conn, const void *data,
                      uint32_t len, uint32_t flags, uint64_t tag);
 int urk_send_batch(urk_reactor_t *r, urk_send_req_t *reqs, uint32_t n);
 int urk_close(urk_reactor_t *r, urk_conn_t conn, uint32_t abort);
+int urk_conn_pause_recv(urk_reactor_t *r, urk_conn_t conn, uint32_t pause);
 int urk_shutdown_write(urk_reactor_t *r, urk_conn_t conn);
 int urk_reactor_connect(urk_reactor_t *r, const urk_addr_t *addr,
                                 uint64_t tag, urk_conn_t *out);
 int urk_conn_peer(urk_reactor_t *r, urk_conn_t conn, urk_addr_t *out);
+int urk_conn_set_user(urk_reactor_t *r, urk_conn_t conn, uint64_t user);
+int urk_conn_user(urk_reactor_t *r, urk_conn_t conn, uint64_t *user);
 int urk_reactor_stats(const urk_reactor_t *r, urk_reactor_stats_t *out);
 int urk_reactor_index(const urk_reactor_t *r);
 typedef struct urk_loadgen urk_loadgen_t;

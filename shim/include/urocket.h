@@ -401,7 +401,9 @@ typedef struct urk_event {
     const uint8_t *data;
     uint32_t len;
     uint32_t buf;        /* buffer handle for DATA, else 0 */
-    uint64_t user;
+    uint64_t user;       /* OPEN, CONNECT_FAILED: connect tag; SEND_DONE: the
+                            send's tag; DATA, WRITABLE, CLOSED: the
+                            connection's user value (urk_conn_set_user) */
 } urk_event_t; /* size 40 */
 
 /* urk_send flags */
@@ -409,6 +411,9 @@ typedef struct urk_event {
                                      URK_EV_SEND_DONE carrying `tag`       */
 #define URK_SEND_NOTIFY (1u << 1) /* post URK_EV_SEND_DONE when sent
                                      (implied by URK_SEND_NOCOPY)          */
+#define URK_SEND_FORCE (1u << 2)  /* queue even over send_limit (the caller
+                                     bounds memory, e.g. by pausing recv);
+                                     URK_EV_WRITABLE still follows          */
 
 typedef struct urk_send_req {
     urk_conn_t conn;
@@ -514,6 +519,10 @@ URK_API int urk_send_batch(urk_reactor_t *r, urk_send_req_t *reqs, uint32_t n);
 /* Graceful (abort 0: queued sends finish, then FIN) or abortive (abort 1:
  * RST, queued sends fail). URK_EV_CLOSED follows. */
 URK_API int urk_close(urk_reactor_t *r, urk_conn_t conn, uint32_t abort);
+/* Stops (pause 1) or resumes (pause 0) receiving on conn: backpressure for
+ * a peer that sends faster than it reads. Data already received is still
+ * delivered. */
+URK_API int urk_conn_pause_recv(urk_reactor_t *r, urk_conn_t conn, uint32_t pause);
 /* FIN after queued sends; reading goes on. */
 URK_API int urk_shutdown_write(urk_reactor_t *r, urk_conn_t conn);
 /* Opens an outgoing connection; *out gets its id at once. URK_EV_OPEN (with
@@ -521,6 +530,11 @@ URK_API int urk_shutdown_write(urk_reactor_t *r, urk_conn_t conn);
 URK_API int urk_reactor_connect(urk_reactor_t *r, const urk_addr_t *addr,
                                 uint64_t tag, urk_conn_t *out);
 URK_API int urk_conn_peer(urk_reactor_t *r, urk_conn_t conn, urk_addr_t *out);
+/* A caller value kept with the connection and echoed in the `user` field of
+ * its URK_EV_DATA, URK_EV_WRITABLE and URK_EV_CLOSED events. Starts as the
+ * urk_reactor_connect tag, or 0 for an accepted connection. */
+URK_API int urk_conn_set_user(urk_reactor_t *r, urk_conn_t conn, uint64_t user);
+URK_API int urk_conn_user(urk_reactor_t *r, urk_conn_t conn, uint64_t *user);
 URK_API int urk_reactor_stats(const urk_reactor_t *r, urk_reactor_stats_t *out);
 URK_API int urk_reactor_index(const urk_reactor_t *r);
 

@@ -43,12 +43,13 @@ struct urk_conn_slot {
     uint8_t abort;
     uint8_t silent;       /* connect failed: no URK_EV_CLOSED */
     uint8_t peer_len;
+    uint8_t recv_paused;
     uint16_t ops;         /* ops whose final completion is outstanding */
     int32_t close_reason;
     uint32_t next_free;
     uint64_t queued;
     uint64_t last_active_ms;
-    uint64_t tag;
+    uint64_t tag; /* connect tag, then the caller's user value */
     urk_chunk_t *head, *tail;
     uint8_t peer[28];
     struct iovec iov[SEND_IOV_MAX];
@@ -315,6 +316,8 @@ void urk__reactor_kick(urk_reactor_t *r)
 
 static void arm_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
 {
+    if (c->recv_paused)
+        return;
     int rc = urk_prep_recv_multishot(r->ring, c->fd, (uint16_t)urk_bufring_group(r->bufs),
                                      URK_UD(UD_RECV, s, c->gen), 0);
     if (rc == 0) {
@@ -341,7 +344,7 @@ static void rearm_starved(urk_reactor_t *r)
         uint32_t s = r->starved[done++];
         urk_conn_slot_t *c = &r->slots[s];
         c->listed = 0;
-        if (c->state != CS_OPEN || c->recv_armed || c->peer_eof)
+        if (c->state != CS_OPEN || c->recv_armed || c->peer_eof || c->recv_paused)
             continue;
         arm_recv(r, s, c);
         URK_STAT_ADD(r->st.enobufs_rearms, 1);
@@ -435,11 +438,12 @@ static void finish_if_done(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
     urk_conn_t id = conn_id(r, s, c);
     int silent = c->silent;
     int32_t reason = c->close_reason;
+    uint64_t user = c->tag;
     fail_queued(r, s, c, -ECANCELED);
     slot_free(r, s);
     URK_STAT_ADD(r->st.closed, 1);
     if (!silent)
-        emit(r, id, URK_EV_CLOSED, reason, NULL, 0, 0, 0);
+        emit(r, id, URK_EV_CLOSED, reason, NULL, 0, 0, user);
 }
 
 static void start_teardown(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
@@ -541,7 +545,7 @@ static void on_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, const urk_
             uint32_t handle = (uint32_t)cq->buf_id + 1;
             URK_STAT_ADD(r->st.bufs_held, 1);
             if (c->state == CS_OPEN)
-                emit(r, conn_id(r, s, c), URK_EV_DATA, cq->res, cq->buf, cq->buf_len, handle, 0);
+                emit(r, conn_id(r, s, c), URK_EV_DATA, cq->res, cq->buf, cq->buf_len, handle, c->tag);
             else
                 release_handle(r, handle); /* we are closing: nobody wants it */
         }
@@ -593,7 +597,7 @@ static void on_send(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t re
         }
         if (c->want_writable && c->queued < r->engine->opts.send_limit && c->state == CS_OPEN) {
             c->want_writable = 0;
-            emit(r, conn_id(r, s, c), URK_EV_WRITABLE, 0, NULL, 0, 0, 0);
+            emit(r, conn_id(r, s, c), URK_EV_WRITABLE, 0, NULL, 0, 0, c->tag);
         }
     } else {
         /* The failed send and all behind it complete with the error. */
@@ -981,7 +985,7 @@ int urk_send(urk_reactor_t *r, urk_conn_t conn, const void *data, uint32_t len, 
 {
     if (!r)
         return -EINVAL;
-    if (flags & ~(uint32_t)(URK_SEND_NOCOPY | URK_SEND_NOTIFY))
+    if (flags & ~(uint32_t)(URK_SEND_NOCOPY | URK_SEND_NOTIFY | URK_SEND_FORCE))
         return -EINVAL;
     if (len == 0)
         return -EINVAL;
@@ -999,7 +1003,8 @@ int urk_send(urk_reactor_t *r, urk_conn_t conn, const void *data, uint32_t len, 
         return -URK_ECLOSING;
     if (c->queued && c->queued + len > r->engine->opts.send_limit) {
         c->want_writable = 1; /* backpressure: URK_EV_WRITABLE follows */
-        return -EAGAIN;
+        if (!(flags & URK_SEND_FORCE))
+            return -EAGAIN;
     }
     int copy = !(flags & URK_SEND_NOCOPY);
     urk_chunk_t *k = malloc(sizeof *k + (copy ? len : 0));
@@ -1056,6 +1061,34 @@ int urk_close(urk_reactor_t *r, urk_conn_t conn, uint32_t abort)
     if (rc)
         return rc;
     begin_close(r, s, c, 1, abort || c->state == CS_CONNECTING);
+    return 0;
+}
+
+int urk_conn_pause_recv(urk_reactor_t *r, urk_conn_t conn, uint32_t pause)
+{
+    if (!r || pause > 1)
+        return -EINVAL;
+    int rc = claim(r);
+    if (rc)
+        return rc;
+    uint32_t s;
+    urk_conn_slot_t *c;
+    rc = lookup(r, conn, &s, &c);
+    if (rc)
+        return rc;
+    if (c->state != CS_OPEN && c->state != CS_CONNECTING)
+        return -URK_ECLOSING;
+    if (c->recv_paused == pause)
+        return 0;
+    c->recv_paused = (uint8_t)pause;
+    if (pause && c->recv_armed) {
+        /* The recv posts its final completion (-ECANCELED) in its own time. */
+        rc = urk_prep_cancel(r->ring, URK_UD(UD_RECV, s, c->gen), URK_UD(UD_CANCEL, s, c->gen), 0);
+        if (rc == 0)
+            c->ops++;
+    } else if (!pause && c->state == CS_OPEN && !c->recv_armed && !c->peer_eof) {
+        arm_recv(r, s, c);
+    }
     return 0;
 }
 
@@ -1141,6 +1174,38 @@ int urk_conn_peer(urk_reactor_t *r, urk_conn_t conn, urk_addr_t *out)
     memset(out, 0, sizeof *out);
     memcpy(out->bytes, c->peer, c->peer_len);
     out->len = c->peer_len;
+    return 0;
+}
+
+int urk_conn_set_user(urk_reactor_t *r, urk_conn_t conn, uint64_t user)
+{
+    if (!r)
+        return -EINVAL;
+    int rc = claim(r);
+    if (rc)
+        return rc;
+    uint32_t s;
+    urk_conn_slot_t *c;
+    rc = lookup(r, conn, &s, &c);
+    if (rc)
+        return rc;
+    c->tag = user;
+    return 0;
+}
+
+int urk_conn_user(urk_reactor_t *r, urk_conn_t conn, uint64_t *user)
+{
+    if (!r || !user)
+        return -EINVAL;
+    int rc = claim(r);
+    if (rc)
+        return rc;
+    uint32_t s;
+    urk_conn_slot_t *c;
+    rc = lookup(r, conn, &s, &c);
+    if (rc)
+        return rc;
+    *user = c->tag;
     return 0;
 }
 
