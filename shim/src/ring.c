@@ -2,6 +2,7 @@
  * batching. A ring is driven by one thread (liburing#850). */
 #include "internal.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -282,9 +283,19 @@ struct io_uring_sqe *urk__get_sqe(urk_ring_t *ring)
     ring->stats.sq_full_waits++;
     count_published(ring);
     int rc = io_uring_submit(&ring->io);
-    if (rc >= 0 && (ring->active & URK_RING_ACTIVE_SQPOLL))
-        io_uring_sqring_wait(&ring->io);
-    return io_uring_get_sqe(&ring->io);
+    struct io_uring_sqe *sqe_after = io_uring_get_sqe(&ring->io);
+    /* SQPOLL frees slots from its own thread. SQ_WAIT returns once the kernel
+     * has taken entries, which can be before it publishes the new SQ head
+     * (it does so after the whole batch), so wait and look again, boundedly. */
+    for (int tries = 0; !sqe_after && rc >= 0 && (ring->active & URK_RING_ACTIVE_SQPOLL) &&
+                        tries < 100000;
+         tries++) {
+        rc = io_uring_sqring_wait(&ring->io);
+        sqe_after = io_uring_get_sqe(&ring->io);
+        if (!sqe_after)
+            sched_yield();
+    }
+    return sqe_after;
 }
 
 int urk__op_flags(struct io_uring_sqe *sqe, uint32_t flags)
