@@ -206,6 +206,8 @@ struct urk_reactor {
     int discard;                      /* stopping in pull mode: drop events */
     urk_event_t *pending;
     uint32_t pend_head, pend_n, pend_cap;
+    uint64_t emitted;                 /* events queued for the caller, ever */
+    uint64_t delivered;               /* of those, returned by finished polls */
 
     urk_reactor_counters_t st;
     pthread_t thread;

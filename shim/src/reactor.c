@@ -49,6 +49,7 @@ struct urk_conn_slot {
     uint32_t next_free;
     uint64_t queued;
     uint64_t last_active_ms;
+    uint64_t eof_seq;     /* r->emitted when the peer's EOF arrived */
     uint64_t tag; /* connect tag, then the caller's user value */
     urk_chunk_t *head, *tail;
     uint8_t peer[28];
@@ -153,6 +154,7 @@ static void emit(urk_reactor_t *r, urk_conn_t conn, uint32_t type, int32_t res,
     e->len = len;
     e->buf = buf;
     e->user = user;
+    r->emitted++;
     URK_STAT_ADD(r->st.events, 1);
 }
 
@@ -553,8 +555,10 @@ static void on_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, const urk_
             arm_recv(r, s, c);
     } else if (cq->res == 0) {
         c->peer_eof = 1;
-        /* Close at the next poll, so sends the caller makes in answer to the
-         * data of this batch still go out before the FIN. */
+        c->eof_seq = r->emitted;
+        /* Close at the poll after the one that hands out the last data, so
+         * sends the caller makes in answer to it still go out before the
+         * FIN (that data may still wait in the overflow queue). */
         if (c->state == CS_OPEN && !c->listed &&
             list_push(&r->deferred, &r->ndeferred, r->nslots_max, s) == 0)
             c->listed = 1;
@@ -789,15 +793,19 @@ static void drain_event_fd(urk_reactor_t *r)
 static void run_lists(urk_reactor_t *r)
 {
     if (r->ndeferred) {
-        uint32_t n = r->ndeferred;
-        r->ndeferred = 0;
+        uint32_t n = r->ndeferred, keep = 0;
         for (uint32_t i = 0; i < n; i++) {
             uint32_t s = r->deferred[i];
             urk_conn_slot_t *c = &r->slots[s];
+            if (c->state == CS_OPEN && c->peer_eof && c->eof_seq > r->delivered) {
+                r->deferred[keep++] = s; /* its data is not handed out yet */
+                continue;
+            }
             c->listed = 0;
             if (c->state == CS_OPEN && c->peer_eof)
                 begin_close(r, s, c, 0, 0);
         }
+        r->ndeferred = keep;
     }
     if (r->nkick) {
         uint32_t n = r->nkick;
@@ -897,6 +905,7 @@ static int poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_
         URK_UNUSED(n);
     }
     remember_auto_release(r);
+    r->delivered += r->out_n;
     int n = (int)r->out_n;
     r->out = NULL;
     r->out_n = r->out_max = 0;
