@@ -42,7 +42,7 @@ int main(void)
     CHECK(urk_ring_submit(r) == 1);
 
     for (int i = 0; i < 20; i++) {
-        char ma[32], mb[32];
+        char ma[48], mb[48];
         snprintf(ma, sizeof ma, "conn A message %d", i);
         snprintf(mb, sizeof mb, "conn B message number %d", i);
         t_write_all(ca, ma, strlen(ma));
