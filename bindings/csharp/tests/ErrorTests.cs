@@ -1,0 +1,206 @@
+// Error paths: bad arguments, stale connection ids, wrong threads and states
+// raise the right exception, carrying errno, name and the library's message.
+using System;
+using System.Net.Sockets;
+using System.Threading;
+using System.Threading.Tasks;
+using Urocket.Interop;
+
+namespace Urocket.Tests
+{
+    public static class ErrorTests
+    {
+        [Test]
+        public static void ExceptionCarriesErrnoNameAndMessage()
+        {
+            var ex = Assert.Throws<UrkArgumentException>(() => Address.Parse("localhost", 80), "names are not resolved");
+            Assert.Equal(Errno.EINVAL, ex.Errno, "errno");
+            Assert.Equal("EINVAL", ex.Name, "name");
+            Assert.Equal("urk_addr_parse", ex.Function, "function");
+            Assert.True(ex.Message.Contains(UrkException.StrError(-Errno.EINVAL)), "message from urk_strerror: " + ex.Message);
+            Assert.Equal("URK_ESTALE_ID", UrkException.ErrName(-UrkConst.URK_ESTALE_ID), "shim code name");
+            Assert.Equal("UNKNOWN", UrkException.ErrName(-999999), "unknown code");
+            Assert.True(UrkException.From(int.MinValue, null) != null, "INT_MIN does not overflow");
+        }
+
+        [Test]
+        public static void ShimCodesMapToTheirExceptions()
+        {
+            Assert.True(UrkException.From(-UrkConst.URK_ESTALE_ID, "x") is StaleConnectionException, "ESTALE_ID");
+            Assert.True(UrkException.From(-UrkConst.URK_ECLOSING, "x") is ConnectionClosingException, "ECLOSING");
+            Assert.True(UrkException.From(-UrkConst.URK_ENOTSUP, "x") is KernelNotSupportedException, "ENOTSUP");
+            Assert.True(UrkException.From(-UrkConst.URK_ESTATE, "x") is InvalidEngineStateException, "ESTATE");
+            Assert.True(UrkException.From(-UrkConst.URK_ETHREAD, "x") is WrongThreadException, "ETHREAD");
+            Assert.True(UrkException.From(-UrkConst.URK_EFRAMING, "x") is FramingException, "EFRAMING");
+            Assert.True(UrkException.From(-Errno.EAGAIN, "x") is WouldBlockException, "EAGAIN");
+        }
+
+        static unsafe int NullCalls(int which)
+        {
+            switch (which)
+            {
+                case 0: return Native.urk_ring_opts_init(null);
+                case 1: return Native.urk_ring_create(null, null);
+                default: return Native.urk_reactor_poll(IntPtr.Zero, null, 0, 0);
+            }
+        }
+
+        [Test]
+        public static void BadArguments()
+        {
+            Assert.Equal(-Errno.EINVAL, NullCalls(0), "NULL options");
+            Assert.Equal(-Errno.EINVAL, NullCalls(1), "NULL out");
+            Assert.Equal(-Errno.EINVAL, NullCalls(2), "NULL reactor");
+            Assert.Throws<UrkArgumentException>(() => Ring.Create(new RingOptions { SqEntries = 3 }), "sq entries not a power of two");
+            Assert.Throws<UrkArgumentException>(() => Engine.Create(new EngineOptions { Reactors = 65 }), "too many reactors");
+            Assert.Throws<UrkArgumentException>(() => Engine.Create(new EngineOptions { Host = "1.2.3" }), "bad host");
+            Assert.Throws<UrkArgumentException>(() => LoadGen.Create(new LoadGenOptions { Port = 0, Request = new byte[1], DurationMs = 1 }), "port 0");
+            Assert.Throws<ArgumentException>(() => UrkServer.Start(new EngineOptions { Flags = UrkConst.URK_ENGINE_RELEASE_ON_POLL }, null), "RELEASE_ON_POLL refused");
+            using (var ring = Ring.Create())
+            {
+                Assert.Throws<UrkException>(() => ring.PrepRecvMultishot(0, 77, 1), "no such buffer group");
+                using (var br = BufRing.Create(ring, new BufRingOptions { Count = 4, Size = 64, GroupId = 1 }))
+                {
+                    var e1 = Assert.Throws<UrkException>(() => br.Recycle(0), "recycling a buffer the kernel owns");
+                    Assert.Equal(Errno.EALREADY, e1.Errno, "EALREADY");
+                    Assert.Throws<UrkArgumentException>(() => br.Recycle(4), "bid out of range");
+                    Assert.Throws<UrkArgumentException>(() => br.Buffer(4), "buffer out of range");
+                    var e2 = Assert.Throws<UrkException>(() => BufRing.Create(ring, new BufRingOptions { Count = 4, Size = 64, GroupId = 1 }), "group taken");
+                    Assert.Equal(Errno.EEXIST, e2.Errno, "EEXIST");
+                }
+            }
+        }
+
+        /// <summary>Drives a pull-mode reactor from this thread until pred holds.</summary>
+        static UrkEvent PollFor(Reactor r, Func<UrkEvent, bool> pred)
+        {
+            var events = new UrkEvent[16];
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (DateTime.UtcNow < deadline)
+            {
+                int n = r.Poll(events, 100);
+                for (int i = 0; i < n; i++)
+                {
+                    if (events[i].type == UrkConst.URK_EV_DATA)
+                        r.Release(events[i].buf);
+                    if (pred(events[i]))
+                        return events[i];
+                }
+            }
+            throw new AssertionException("event did not arrive");
+        }
+
+        [Test]
+        public static void StaleIdsAndWrongThreads()
+        {
+            using (var engine = Engine.Create())
+            {
+                engine.Start();
+                var r = engine.Reactor(0);
+                ulong id;
+                using (var s = EchoTests.Connect(engine.Port))
+                {
+                    id = PollFor(r, e => e.type == UrkConst.URK_EV_OPEN).conn;
+                    r.Send(id, new byte[] { 1, 2, 3 });
+                    Assert.True(r.Flush() >= 1, "flush hands the send to the kernel");
+                    var back = new byte[3];
+                    int got = 0;
+                    while (got < 3)
+                        got += s.Receive(back, got, 3 - got, SocketFlags.None);
+                    r.SetUser(id, 99);
+                    Assert.Equal(99UL, r.User(id), "user value");
+                    Assert.Equal("127.0.0.1", Address.ToEndPoint(r.Peer(id)).Address.ToString(), "peer");
+
+                    // Another thread may wake the reactor but not use it.
+                    Exception fromOther = null;
+                    var t = new Thread(() =>
+                    {
+                        try { r.Wake(); r.Send(id, new byte[] { 1 }); }
+                        catch (Exception ex) { fromOther = ex; }
+                    });
+                    t.Start();
+                    t.Join();
+                    Assert.True(fromOther is WrongThreadException, "send from a non-owner thread: " + fromOther);
+                }
+                var closed = PollFor(r, e => e.type == UrkConst.URK_EV_CLOSED && e.conn == id);
+                Assert.Equal(99UL, closed.user, "CLOSED carries the user value");
+                Assert.Throws<StaleConnectionException>(() => r.Send(id, new byte[] { 1 }), "send on a closed id");
+                Assert.Throws<StaleConnectionException>(() => r.Close(id), "close on a closed id");
+                Assert.Throws<StaleConnectionException>(() => r.SetUser(id, 1), "set_user on a closed id");
+                Assert.Throws<StaleConnectionException>(() => r.Peer(id), "peer of a closed id");
+                Assert.Throws<StaleConnectionException>(() => r.Send(0, new byte[] { 1 }), "id 0 is never valid");
+                Assert.Equal<int>(-Errno.EINVAL, r.TrySend(id, IntPtr.Zero, 0), "zero length");
+                Assert.Throws<UrkArgumentException>(() => r.Release(12345), "release of a buffer not held");
+                engine.Stop(0);
+            }
+        }
+
+        sealed class Nothing : NativeHandler { }
+
+        [Test]
+        public static void PollingANativeEngineIsAStateError()
+        {
+            using (var engine = Engine.Create())
+            {
+                engine.Start(new Nothing());
+                Assert.Throws<InvalidEngineStateException>(() => engine.Reactor(0).Poll(new UrkEvent[4], 0), "poll in native mode");
+                engine.Stop(0);
+            }
+        }
+
+        [Test]
+        public static void ConnectionErrors()
+        {
+            var handlerSawEnd = new TaskCompletionSource<int>();
+            Connection serverSide = null;
+            using (var server = UrkServer.Start(null, async c =>
+            {
+                serverSide = c;
+                var b = new byte[16];
+                int total = 0, n;
+                while ((n = await c.ReadAsync(b)) > 0)
+                    total += n;
+                handlerSawEnd.TrySetResult(total);
+            }))
+            {
+                using (var s = EchoTests.Connect(server.Port))
+                    s.Send(new byte[] { 1, 2, 3, 4, 5 });
+                // The peer closed: the handler's read returns 0 (liveness, not speed).
+                Assert.True(handlerSawEnd.Task.Wait(10000), "handler saw the end of the stream");
+                Assert.Equal(5, handlerSawEnd.Task.Result, "bytes read before the end");
+                for (int i = 0; i < 500 && !serverSide.IsClosed; i++)
+                    Thread.Sleep(10);
+                Assert.True(serverSide.IsClosed, "connection reported closed");
+                // Writing to a connection that is gone: the library refuses the stale id.
+                Assert.Throws<StaleConnectionException>(() => serverSide.WriteAsync(new byte[] { 1 }).AsTask().Wait(), "write after close");
+
+                // Refused outgoing connection: ECONNREFUSED from the engine.
+                int closedPort;
+                var l = new TcpListener(System.Net.IPAddress.Loopback, 0);
+                l.Start();
+                closedPort = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+                l.Stop();
+                var e = Assert.Throws<UrkException>(() => server.ConnectAsync("127.0.0.1", (ushort)closedPort).Wait(), "connect to a closed port");
+                Assert.Equal(Errno.ECONNREFUSED, e.Errno, "ECONNREFUSED");
+            }
+        }
+
+        [Test]
+        public static void OneReadAtATime()
+        {
+            var result = new TaskCompletionSource<Exception>();
+            using (var server = UrkServer.Start(null, c =>
+            {
+                var first = c.ReadAsync(new byte[4]);
+                try { c.ReadAsync(new byte[4]); result.TrySetResult(null); }
+                catch (Exception ex) { result.TrySetResult(ex); }
+                return first.AsTask();
+            }))
+            using (var s = EchoTests.Connect(server.Port))
+            {
+                Assert.True(result.Task.Wait(10000), "handler ran");
+                Assert.True(result.Task.Result is InvalidOperationException, "second concurrent read refused: " + result.Task.Result);
+            }
+        }
+    }
+}
