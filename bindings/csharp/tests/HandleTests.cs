@@ -93,6 +93,26 @@ namespace Urocket.Tests
         }
 
         [Test]
+        public static void StopClosesConnectionsGracefully()
+        {
+            var readResult = new System.Threading.Tasks.TaskCompletionSource<int>();
+            var server = UrkServer.Start(null, async c =>
+            {
+                await c.WriteAsync(new byte[] { 42 });
+                readResult.TrySetResult(await c.ReadAsync(new byte[16])); // waits until Stop
+            });
+            using (var s = EchoTests.Connect(server.Port))
+            {
+                var b = new byte[4];
+                Assert.Equal(1, s.Receive(b), "greeting");
+                server.Stop(5000);
+                Assert.True(readResult.Task.IsCompleted, "the handler's read ended during Stop");
+                Assert.Equal(0, readResult.Task.Result, "end of stream");
+                Assert.Equal(0, s.Receive(b), "FIN, not RST, after the queued data");
+            }
+        }
+
+        [Test]
         public static void AddressRoundTrip()
         {
             var a = Address.Parse("127.0.0.1", 8080);
