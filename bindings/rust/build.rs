@@ -16,7 +16,10 @@ fn main() {
             dir.display()
         );
     }
-    println!("cargo:rerun-if-changed={}", dir.join("liburocket.so").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        dir.join("liburocket.so").display()
+    );
     println!("cargo:rustc-link-search=native={}", dir.display());
     println!("cargo:rustc-link-lib=dylib=urocket");
     // Tests, examples and binaries of this package run against the library

@@ -33,7 +33,10 @@ fn serve(reactor: Reactor<'_>) -> urocket::Result<()> {
                 }
                 Event::Writable { conn, .. } => {
                     if let Some(owed) = backlog.remove(&conn) {
-                        let force = SendFlags { force: true, ..SendFlags::default() };
+                        let force = SendFlags {
+                            force: true,
+                            ..SendFlags::default()
+                        };
                         let _ = reactor.send_with(conn, &owed, force, 0);
                         let _ = reactor.pause_recv(conn, false);
                     }
@@ -56,7 +59,11 @@ fn main() -> urocket::Result<()> {
     };
     let engine = Engine::new(&opts)?;
     engine.start()?;
-    println!("listening on 127.0.0.1:{} with {} reactor(s)", engine.port()?, engine.reactor_count()?);
+    println!(
+        "listening on 127.0.0.1:{} with {} reactor(s)",
+        engine.port()?,
+        engine.reactor_count()?
+    );
     std::thread::scope(|s| {
         let mut workers = Vec::new();
         for i in 0..engine.reactor_count()? {

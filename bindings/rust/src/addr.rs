@@ -40,7 +40,10 @@ impl Addr {
         let family = u16::from_ne_bytes([b[0], b[1]]);
         let port = u16::from_be_bytes([b[2], b[3]]);
         match family {
-            2 => Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(b[4], b[5], b[6], b[7])), port)),
+            2 => Some(SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::new(b[4], b[5], b[6], b[7])),
+                port,
+            )),
             10 => {
                 let mut o = [0u8; 16];
                 o.copy_from_slice(&b[8..24]);

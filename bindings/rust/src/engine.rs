@@ -89,8 +89,19 @@ impl Engine {
         macro_rules! set {
             ($($f:ident),*) => { $( if opts.$f != 0 { o.$f = opts.$f; } )* };
         }
-        set!(backlog, reactors, sq_entries, cq_entries, buf_count, buf_size, buf_low_water,
-             max_conns, idle_timeout_ms, send_limit, sqpoll_idle_ms);
+        set!(
+            backlog,
+            reactors,
+            sq_entries,
+            cq_entries,
+            buf_count,
+            buf_size,
+            buf_low_water,
+            max_conns,
+            idle_timeout_ms,
+            send_limit,
+            sqpoll_idle_ms
+        );
         o.acceptor_cpu = opts.acceptor_cpu.unwrap_or(-1);
         let host = match &opts.host {
             Some(h) => Some(CString::new(h.as_str()).map_err(|_| Error::from_code(-22))?),
@@ -240,7 +251,8 @@ impl<'e> Reactor<'e> {
             f |= sys::URK_SEND_FORCE;
         }
         // SAFETY: live reactor; without NOCOPY the library copies data.
-        check(unsafe { sys::urk_send(self.as_ptr(), conn.0, data.as_ptr().cast(), len, f, tag) }).map(drop)
+        check(unsafe { sys::urk_send(self.as_ptr(), conn.0, data.as_ptr().cast(), len, f, tag) })
+            .map(drop)
     }
 
     /// Graceful close: queued sends finish, then FIN. [`Event::Closed`] follows.
@@ -331,14 +343,37 @@ impl<'e> Reactor<'e> {
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A new connection: accepted (tag 0) or from [`Reactor::connect`].
-    Open { conn: ConnId, peer: Addr, tag: u64 },
-    Data { conn: ConnId, data: &'a [u8], user: u64 },
+    Open {
+        conn: ConnId,
+        peer: Addr,
+        tag: u64,
+    },
+    Data {
+        conn: ConnId,
+        data: &'a [u8],
+        user: u64,
+    },
     /// The send queue fell below the limit after a `WouldBlock`.
-    Writable { conn: ConnId, user: u64 },
+    Writable {
+        conn: ConnId,
+        user: u64,
+    },
     /// reason: 0 peer closed, 1 closed by us, else -errno. The id is stale now.
-    Closed { conn: ConnId, reason: i32, user: u64 },
-    SendDone { conn: ConnId, res: i32, tag: u64 },
-    ConnectFailed { conn: ConnId, error: Error, tag: u64 },
+    Closed {
+        conn: ConnId,
+        reason: i32,
+        user: u64,
+    },
+    SendDone {
+        conn: ConnId,
+        res: i32,
+        tag: u64,
+    },
+    ConnectFailed {
+        conn: ConnId,
+        error: Error,
+        tag: u64,
+    },
 }
 
 /// A batch of events of one reactor. Not `Send`: it releases the batch's
@@ -363,11 +398,16 @@ impl<'e> Events<'e> {
         };
         let max = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
         // SAFETY: live reactor; buf has room for max events.
-        let n = check(unsafe { sys::urk_reactor_poll(self.reactor.as_ptr(), self.buf.as_mut_ptr(), max, ms) })?;
+        let n = check(unsafe {
+            sys::urk_reactor_poll(self.reactor.as_ptr(), self.buf.as_mut_ptr(), max, ms)
+        })?;
         self.len = n as usize;
         if !self.reactor.release_on_poll {
             self.held.extend(
-                self.buf[..self.len].iter().filter(|e| e.r#type == sys::URK_EV_DATA).map(|e| e.buf),
+                self.buf[..self.len]
+                    .iter()
+                    .filter(|e| e.r#type == sys::URK_EV_DATA)
+                    .map(|e| e.buf),
             );
         }
         Ok(self.len)
@@ -424,14 +464,32 @@ impl Drop for Events<'_> {
 fn convert(e: &sys::urk_event_t) -> Option<Event<'_>> {
     let conn = ConnId(e.conn);
     Some(match e.r#type {
-        sys::URK_EV_OPEN => Event::Open { conn, peer: Addr::from_bytes(bytes(e)), tag: e.user },
-        sys::URK_EV_DATA => Event::Data { conn, data: bytes(e), user: e.user },
+        sys::URK_EV_OPEN => Event::Open {
+            conn,
+            peer: Addr::from_bytes(bytes(e)),
+            tag: e.user,
+        },
+        sys::URK_EV_DATA => Event::Data {
+            conn,
+            data: bytes(e),
+            user: e.user,
+        },
         sys::URK_EV_WRITABLE => Event::Writable { conn, user: e.user },
-        sys::URK_EV_CLOSED => Event::Closed { conn, reason: e.res, user: e.user },
-        sys::URK_EV_SEND_DONE => Event::SendDone { conn, res: e.res, tag: e.user },
-        sys::URK_EV_CONNECT_FAILED => {
-            Event::ConnectFailed { conn, error: Error::from_code(e.res), tag: e.user }
-        }
+        sys::URK_EV_CLOSED => Event::Closed {
+            conn,
+            reason: e.res,
+            user: e.user,
+        },
+        sys::URK_EV_SEND_DONE => Event::SendDone {
+            conn,
+            res: e.res,
+            tag: e.user,
+        },
+        sys::URK_EV_CONNECT_FAILED => Event::ConnectFailed {
+            conn,
+            error: Error::from_code(e.res),
+            tag: e.user,
+        },
         _ => return None,
     })
 }
@@ -450,10 +508,19 @@ fn bytes(e: &sys::urk_event_t) -> &[u8] {
 /// # Safety
 /// `user` is the `Box<dyn Handler>` installed by start_native, alive until
 /// the engine is destroyed; `r` is a live reactor of that engine.
-unsafe fn with_handler(r: *mut sys::urk_reactor_t, conn: u64, user: *mut sys::c_void, f: impl FnOnce(&dyn Handler, &Reactor<'_>)) {
+unsafe fn with_handler(
+    r: *mut sys::urk_reactor_t,
+    conn: u64,
+    user: *mut sys::c_void,
+    f: impl FnOnce(&dyn Handler, &Reactor<'_>),
+) {
     // SAFETY: per the contract above.
     let handler: &dyn Handler = unsafe { &**(user as *const Box<dyn Handler>) };
-    let reactor = Reactor { ptr: NonNull::new(r).expect("NULL reactor"), release_on_poll: false, _engine: PhantomData };
+    let reactor = Reactor {
+        ptr: NonNull::new(r).expect("NULL reactor"),
+        release_on_poll: false,
+        _engine: PhantomData,
+    };
     if catch_unwind(AssertUnwindSafe(|| f(handler, &reactor))).is_err() {
         eprintln!("urocket: a native-mode handler panicked; aborting its connection");
         if conn != 0 {
@@ -463,14 +530,31 @@ unsafe fn with_handler(r: *mut sys::urk_reactor_t, conn: u64, user: *mut sys::c_
     }
 }
 
-unsafe extern "C" fn tramp_open(r: *mut sys::urk_reactor_t, conn: u64, peer: *const sys::urk_addr_t, tag: u64, user: *mut sys::c_void) {
+unsafe extern "C" fn tramp_open(
+    r: *mut sys::urk_reactor_t,
+    conn: u64,
+    peer: *const sys::urk_addr_t,
+    tag: u64,
+    user: *mut sys::c_void,
+) {
     // SAFETY: peer is valid for the call.
     let peer = Addr(unsafe { *peer });
     // SAFETY: called by the engine with the user pointer we installed.
-    unsafe { with_handler(r, conn, user, |h, re| h.on_open(re, ConnId(conn), &peer, tag)) }
+    unsafe {
+        with_handler(r, conn, user, |h, re| {
+            h.on_open(re, ConnId(conn), &peer, tag)
+        })
+    }
 }
 
-unsafe extern "C" fn tramp_data(r: *mut sys::urk_reactor_t, conn: u64, data: *const u8, len: u32, _buf: u32, user: *mut sys::c_void) -> i32 {
+unsafe extern "C" fn tramp_data(
+    r: *mut sys::urk_reactor_t,
+    conn: u64,
+    data: *const u8,
+    len: u32,
+    _buf: u32,
+    user: *mut sys::c_void,
+) -> i32 {
     let bytes: &[u8] = if data.is_null() || len == 0 {
         &[]
     } else {
@@ -487,17 +571,42 @@ unsafe extern "C" fn tramp_writable(r: *mut sys::urk_reactor_t, conn: u64, user:
     unsafe { with_handler(r, conn, user, |h, re| h.on_writable(re, ConnId(conn))) }
 }
 
-unsafe extern "C" fn tramp_close(r: *mut sys::urk_reactor_t, conn: u64, reason: i32, user: *mut sys::c_void) {
+unsafe extern "C" fn tramp_close(
+    r: *mut sys::urk_reactor_t,
+    conn: u64,
+    reason: i32,
+    user: *mut sys::c_void,
+) {
     // SAFETY: as above (conn 0: nothing to abort, it is closed already).
     unsafe { with_handler(r, 0, user, |h, re| h.on_close(re, ConnId(conn), reason)) }
 }
 
-unsafe extern "C" fn tramp_send_done(r: *mut sys::urk_reactor_t, conn: u64, res: i32, tag: u64, user: *mut sys::c_void) {
+unsafe extern "C" fn tramp_send_done(
+    r: *mut sys::urk_reactor_t,
+    conn: u64,
+    res: i32,
+    tag: u64,
+    user: *mut sys::c_void,
+) {
     // SAFETY: as above.
-    unsafe { with_handler(r, conn, user, |h, re| h.on_send_done(re, ConnId(conn), res, tag)) }
+    unsafe {
+        with_handler(r, conn, user, |h, re| {
+            h.on_send_done(re, ConnId(conn), res, tag)
+        })
+    }
 }
 
-unsafe extern "C" fn tramp_connect_failed(r: *mut sys::urk_reactor_t, conn: u64, res: i32, tag: u64, user: *mut sys::c_void) {
+unsafe extern "C" fn tramp_connect_failed(
+    r: *mut sys::urk_reactor_t,
+    conn: u64,
+    res: i32,
+    tag: u64,
+    user: *mut sys::c_void,
+) {
     // SAFETY: as above.
-    unsafe { with_handler(r, 0, user, |h, re| h.on_connect_failed(re, ConnId(conn), Error::from_code(res), tag)) }
+    unsafe {
+        with_handler(r, 0, user, |h, re| {
+            h.on_connect_failed(re, ConnId(conn), Error::from_code(res), tag)
+        })
+    }
 }

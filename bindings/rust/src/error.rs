@@ -41,7 +41,9 @@ const ABI_MISMATCH: i32 = -1; // never a library code
 impl Error {
     /// The error for a negative return code (the sign is ignored).
     pub fn from_code(rc: i32) -> Error {
-        Error { code: rc.checked_abs().unwrap_or(i32::MAX) }
+        Error {
+            code: rc.checked_abs().unwrap_or(i32::MAX),
+        }
     }
 
     pub(crate) fn abi_mismatch() -> Error {
@@ -95,7 +97,13 @@ impl fmt::Display for Error {
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Error {{ errno: {}, name: {:?}, message: {:?} }}", self.code, self.name(), self.message())
+        write!(
+            f,
+            "Error {{ errno: {}, name: {:?}, message: {:?} }}",
+            self.code,
+            self.name(),
+            self.message()
+        )
     }
 }
 

@@ -72,9 +72,8 @@ pub fn abi_version() -> u32 {
 /// [`ErrorKind::AbiMismatch`].
 pub fn check_abi() -> Result<()> {
     static CHECKED: OnceLock<bool> = OnceLock::new();
-    let ok = *CHECKED.get_or_init(|| {
-        abi_version() == ABI_VERSION && version().0 == sys::URK_VERSION_MAJOR
-    });
+    let ok = *CHECKED
+        .get_or_init(|| abi_version() == ABI_VERSION && version().0 == sys::URK_VERSION_MAJOR);
     if ok {
         Ok(())
     } else {

@@ -71,7 +71,8 @@ unsafe impl Send for LoadGen {}
 unsafe impl Sync for LoadGen {}
 
 fn ms(d: Option<Duration>) -> u64 {
-    d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
+    d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 impl LoadGen {
@@ -155,18 +156,22 @@ impl LoadGen {
         }
         let mut ns = 0;
         // SAFETY: live handle, valid out pointer.
-        check(unsafe { sys::urk_loadgen_percentile(self.as_ptr(), (q * 1e6).round() as u32, &mut ns) })?;
+        check(unsafe {
+            sys::urk_loadgen_percentile(self.as_ptr(), (q * 1e6).round() as u32, &mut ns)
+        })?;
         Ok(Duration::from_nanos(ns))
     }
 
     /// Per-second samples of the run.
     pub fn timeline(&self) -> Result<Vec<LoadGenSecond>> {
         // SAFETY: live handle; NULL with max 0 asks for the count.
-        let n = check(unsafe { sys::urk_loadgen_timeline(self.as_ptr(), std::ptr::null_mut(), 0) })?;
+        let n =
+            check(unsafe { sys::urk_loadgen_timeline(self.as_ptr(), std::ptr::null_mut(), 0) })?;
         let mut v = vec![LoadGenSecond::zeroed(); n as usize];
         if n > 0 {
             // SAFETY: v has room for n samples.
-            let avail = check(unsafe { sys::urk_loadgen_timeline(self.as_ptr(), v.as_mut_ptr(), n) })?;
+            let avail =
+                check(unsafe { sys::urk_loadgen_timeline(self.as_ptr(), v.as_mut_ptr(), n) })?;
             v.truncate(avail.min(n) as usize);
         }
         Ok(v)

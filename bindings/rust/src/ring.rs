@@ -64,7 +64,9 @@ impl Ring {
         let mut raw = std::ptr::null_mut();
         // SAFETY: valid options and out pointer.
         check(unsafe { sys::urk_ring_create(&o, &mut raw) })?;
-        Ok(Ring { ptr: NonNull::new(raw).expect("urk_ring_create returned 0 and NULL") })
+        Ok(Ring {
+            ptr: NonNull::new(raw).expect("urk_ring_create returned 0 and NULL"),
+        })
     }
 
     pub fn with_defaults() -> Result<Ring> {
@@ -82,12 +84,14 @@ impl Ring {
 
     pub fn enable(&self) -> Result<()> {
         // SAFETY: live handle.
-        self.call(unsafe { sys::urk_ring_enable(self.as_ptr()) }).map(drop)
+        self.call(unsafe { sys::urk_ring_enable(self.as_ptr()) })
+            .map(drop)
     }
 
     pub fn fd(&self) -> Result<i32> {
         // SAFETY: live handle.
-        self.call(unsafe { sys::urk_ring_fd(self.as_ptr()) }).map(|fd| fd as i32)
+        self.call(unsafe { sys::urk_ring_fd(self.as_ptr()) })
+            .map(|fd| fd as i32)
     }
 
     pub fn info(&self) -> Result<RingInfo> {
@@ -106,67 +110,113 @@ impl Ring {
 
     pub fn register_eventfd(&self, efd: i32) -> Result<()> {
         // SAFETY: live handle; a bad fd is an error code.
-        self.call(unsafe { sys::urk_ring_register_eventfd(self.as_ptr(), efd) }).map(drop)
+        self.call(unsafe { sys::urk_ring_register_eventfd(self.as_ptr(), efd) })
+            .map(drop)
     }
 
     pub fn unregister_eventfd(&self) -> Result<()> {
         // SAFETY: live handle.
-        self.call(unsafe { sys::urk_ring_unregister_eventfd(self.as_ptr()) }).map(drop)
+        self.call(unsafe { sys::urk_ring_unregister_eventfd(self.as_ptr()) })
+            .map(drop)
     }
 
     // ---- operations whose memory the library copies or owns: safe ----
 
     pub fn prep_accept_multishot(&self, listen_fd: i32, user_data: u64, flags: u32) -> Result<()> {
         // SAFETY: live handle; no caller memory.
-        self.call(unsafe { sys::urk_prep_accept_multishot(self.as_ptr(), listen_fd, user_data, flags) }).map(drop)
+        self.call(unsafe {
+            sys::urk_prep_accept_multishot(self.as_ptr(), listen_fd, user_data, flags)
+        })
+        .map(drop)
     }
 
-    pub fn prep_recv_multishot(&self, fd: i32, group_id: u16, user_data: u64, flags: u32) -> Result<()> {
+    pub fn prep_recv_multishot(
+        &self,
+        fd: i32,
+        group_id: u16,
+        user_data: u64,
+        flags: u32,
+    ) -> Result<()> {
         // SAFETY: live handle; buffers come from a buffer ring of this ring.
-        self.call(unsafe { sys::urk_prep_recv_multishot(self.as_ptr(), fd, group_id, user_data, flags) }).map(drop)
+        self.call(unsafe {
+            sys::urk_prep_recv_multishot(self.as_ptr(), fd, group_id, user_data, flags)
+        })
+        .map(drop)
     }
 
     /// connect(2); the address is copied.
     pub fn prep_connect(&self, fd: i32, addr: &Addr, user_data: u64, flags: u32) -> Result<()> {
         // SAFETY: live handle; the library copies addr.
-        self.call(unsafe { sys::urk_prep_connect(self.as_ptr(), fd, &addr.0, user_data, flags) }).map(drop)
+        self.call(unsafe { sys::urk_prep_connect(self.as_ptr(), fd, &addr.0, user_data, flags) })
+            .map(drop)
     }
 
     pub fn prep_close(&self, fd: i32, user_data: u64, flags: u32) -> Result<()> {
         // SAFETY: live handle.
-        self.call(unsafe { sys::urk_prep_close(self.as_ptr(), fd, user_data, flags) }).map(drop)
+        self.call(unsafe { sys::urk_prep_close(self.as_ptr(), fd, user_data, flags) })
+            .map(drop)
     }
 
     pub fn prep_shutdown(&self, fd: i32, how: i32, user_data: u64, flags: u32) -> Result<()> {
         // SAFETY: live handle.
-        self.call(unsafe { sys::urk_prep_shutdown(self.as_ptr(), fd, how, user_data, flags) }).map(drop)
+        self.call(unsafe { sys::urk_prep_shutdown(self.as_ptr(), fd, how, user_data, flags) })
+            .map(drop)
     }
 
     pub fn prep_cancel(&self, target_user_data: u64, user_data: u64, flags: u32) -> Result<()> {
         // SAFETY: live handle.
-        self.call(unsafe { sys::urk_prep_cancel(self.as_ptr(), target_user_data, user_data, flags) }).map(drop)
+        self.call(unsafe {
+            sys::urk_prep_cancel(self.as_ptr(), target_user_data, user_data, flags)
+        })
+        .map(drop)
     }
 
     pub fn prep_cancel_fd(&self, fd: i32, user_data: u64, flags: u32) -> Result<()> {
         // SAFETY: live handle.
-        self.call(unsafe { sys::urk_prep_cancel_fd(self.as_ptr(), fd, user_data, flags) }).map(drop)
+        self.call(unsafe { sys::urk_prep_cancel_fd(self.as_ptr(), fd, user_data, flags) })
+            .map(drop)
     }
 
     /// Completes with -ETIME after `timeout`, or with 0 after `count` other completions.
-    pub fn prep_timeout(&self, timeout: Duration, count: u32, user_data: u64, flags: u32) -> Result<()> {
+    pub fn prep_timeout(
+        &self,
+        timeout: Duration,
+        count: u32,
+        user_data: u64,
+        flags: u32,
+    ) -> Result<()> {
         let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
         // SAFETY: live handle; the timeout is copied.
-        self.call(unsafe { sys::urk_prep_timeout(self.as_ptr(), ns, count, user_data, flags) }).map(drop)
+        self.call(unsafe { sys::urk_prep_timeout(self.as_ptr(), ns, count, user_data, flags) })
+            .map(drop)
     }
 
-    pub fn prep_msg_ring(&self, target_ring_fd: i32, res: i32, target_user_data: u64, user_data: u64, flags: u32) -> Result<()> {
+    pub fn prep_msg_ring(
+        &self,
+        target_ring_fd: i32,
+        res: i32,
+        target_user_data: u64,
+        user_data: u64,
+        flags: u32,
+    ) -> Result<()> {
         // SAFETY: live handle.
-        self.call(unsafe { sys::urk_prep_msg_ring(self.as_ptr(), target_ring_fd, res, target_user_data, user_data, flags) }).map(drop)
+        self.call(unsafe {
+            sys::urk_prep_msg_ring(
+                self.as_ptr(),
+                target_ring_fd,
+                res,
+                target_user_data,
+                user_data,
+                flags,
+            )
+        })
+        .map(drop)
     }
 
     pub fn prep_nop(&self, user_data: u64, flags: u32) -> Result<()> {
         // SAFETY: live handle.
-        self.call(unsafe { sys::urk_prep_nop(self.as_ptr(), user_data, flags) }).map(drop)
+        self.call(unsafe { sys::urk_prep_nop(self.as_ptr(), user_data, flags) })
+            .map(drop)
     }
 
     // ---- operations on caller memory: the kernel uses it until the completion ----
@@ -175,27 +225,67 @@ impl Ring {
     ///
     /// # Safety
     /// `buf` must stay valid and untouched until this op's completion.
-    pub unsafe fn prep_recv(&self, fd: i32, buf: *mut u8, len: u32, user_data: u64, flags: u32) -> Result<()> {
+    pub unsafe fn prep_recv(
+        &self,
+        fd: i32,
+        buf: *mut u8,
+        len: u32,
+        user_data: u64,
+        flags: u32,
+    ) -> Result<()> {
         // SAFETY: the caller keeps buf alive until the completion.
-        self.call(unsafe { sys::urk_prep_recv(self.as_ptr(), fd, buf.cast(), len, user_data, flags) }).map(drop)
+        self.call(unsafe {
+            sys::urk_prep_recv(self.as_ptr(), fd, buf.cast(), len, user_data, flags)
+        })
+        .map(drop)
     }
 
     /// send(2) from `buf`.
     ///
     /// # Safety
     /// `buf` must stay valid until this op's completion.
-    pub unsafe fn prep_send(&self, fd: i32, buf: *const u8, len: u32, msg_flags: u32, user_data: u64, flags: u32) -> Result<()> {
+    pub unsafe fn prep_send(
+        &self,
+        fd: i32,
+        buf: *const u8,
+        len: u32,
+        msg_flags: u32,
+        user_data: u64,
+        flags: u32,
+    ) -> Result<()> {
         // SAFETY: the caller keeps buf alive until the completion.
-        self.call(unsafe { sys::urk_prep_send(self.as_ptr(), fd, buf.cast(), len, msg_flags, user_data, flags) }).map(drop)
+        self.call(unsafe {
+            sys::urk_prep_send(
+                self.as_ptr(),
+                fd,
+                buf.cast(),
+                len,
+                msg_flags,
+                user_data,
+                flags,
+            )
+        })
+        .map(drop)
     }
 
     /// sendmsg(2) from an iovec array.
     ///
     /// # Safety
     /// The array and the memory it points to must stay valid until the completion.
-    pub unsafe fn prep_sendv(&self, fd: i32, iov: *const sys::urk_iovec_t, iovcnt: u32, msg_flags: u32, user_data: u64, flags: u32) -> Result<()> {
+    pub unsafe fn prep_sendv(
+        &self,
+        fd: i32,
+        iov: *const sys::urk_iovec_t,
+        iovcnt: u32,
+        msg_flags: u32,
+        user_data: u64,
+        flags: u32,
+    ) -> Result<()> {
         // SAFETY: the caller keeps iov alive until the completion.
-        self.call(unsafe { sys::urk_prep_sendv(self.as_ptr(), fd, iov, iovcnt, msg_flags, user_data, flags) }).map(drop)
+        self.call(unsafe {
+            sys::urk_prep_sendv(self.as_ptr(), fd, iov, iovcnt, msg_flags, user_data, flags)
+        })
+        .map(drop)
     }
 
     /// Hands queued ops to the kernel; returns how many.
@@ -206,14 +296,23 @@ impl Ring {
 
     /// Submits, waits for `min_complete` completions or `timeout` (None: no
     /// limit), and returns the completions copied into `out`.
-    pub fn complete<'a>(&self, out: &'a mut [Cqe], min_complete: u32, timeout: Option<Duration>) -> Result<&'a [Cqe]> {
+    pub fn complete<'a>(
+        &self,
+        out: &'a mut [Cqe],
+        min_complete: u32,
+        timeout: Option<Duration>,
+    ) -> Result<&'a [Cqe]> {
         if out.is_empty() {
             return Err(Error::from_code(-22));
         }
-        let ns = timeout.map(|t| i64::try_from(t.as_nanos()).unwrap_or(i64::MAX)).unwrap_or(-1);
+        let ns = timeout
+            .map(|t| i64::try_from(t.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(-1);
         let max = u32::try_from(out.len()).unwrap_or(u32::MAX);
         // SAFETY: out has room for max completions.
-        let n = self.call(unsafe { sys::urk_ring_complete(self.as_ptr(), out.as_mut_ptr(), max, min_complete, ns) })?;
+        let n = self.call(unsafe {
+            sys::urk_ring_complete(self.as_ptr(), out.as_mut_ptr(), max, min_complete, ns)
+        })?;
         Ok(&out[..n as usize])
     }
 }
@@ -238,7 +337,12 @@ pub struct BufRingOptions {
 
 impl Default for BufRingOptions {
     fn default() -> Self {
-        BufRingOptions { flags: 0, count: 64, size: 4096, group_id: 0 }
+        BufRingOptions {
+            flags: 0,
+            count: 64,
+            size: 4096,
+            group_id: 0,
+        }
     }
 }
 

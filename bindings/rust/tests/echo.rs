@@ -11,7 +11,11 @@ use urocket::*;
 /// Pull-mode echo loop for one reactor, until `stop` is set (and the reactor
 /// woken). Connections opened with a non-zero tag are this test's own clients:
 /// `on_client` gets their events instead.
-fn echo_loop(reactor: Reactor<'_>, stop: &AtomicBool, mut on_client: impl FnMut(&Reactor<'_>, &Event<'_>)) {
+fn echo_loop(
+    reactor: Reactor<'_>,
+    stop: &AtomicBool,
+    mut on_client: impl FnMut(&Reactor<'_>, &Event<'_>),
+) {
     let mut events = reactor.events(128);
     let mut owed: HashMap<ConnId, Vec<u8>> = HashMap::new();
     let mut clients: Vec<ConnId> = Vec::new();
@@ -47,7 +51,17 @@ fn echo_loop(reactor: Reactor<'_>, stop: &AtomicBool, mut on_client: impl FnMut(
                 }
                 Event::Writable { conn, .. } => {
                     if let Some(o) = owed.remove(&conn) {
-                        reactor.send_with(conn, &o, SendFlags { force: true, notify: false }, 0).unwrap();
+                        reactor
+                            .send_with(
+                                conn,
+                                &o,
+                                SendFlags {
+                                    force: true,
+                                    notify: false,
+                                },
+                                0,
+                            )
+                            .unwrap();
                         reactor.pause_recv(conn, false).unwrap();
                     }
                 }
@@ -62,7 +76,12 @@ fn echo_loop(reactor: Reactor<'_>, stop: &AtomicBool, mut on_client: impl FnMut(
 
 #[test]
 fn random_payloads_from_several_clients() {
-    let mut engine = Engine::new(&EngineOptions { reactors: 2, buf_count: 256, ..Default::default() }).unwrap();
+    let mut engine = Engine::new(&EngineOptions {
+        reactors: 2,
+        buf_count: 256,
+        ..Default::default()
+    })
+    .unwrap();
     engine.start().unwrap();
     let port = engine.port().unwrap();
     let stop = AtomicBool::new(false);
@@ -80,9 +99,16 @@ fn random_payloads_from_several_clients() {
                     let sock = connect(port);
                     for _ in 0..25 {
                         // Mostly small, sometimes far larger than a receive buffer.
-                        let len = if rng.below(4) == 0 { 1 + rng.below(300_000) } else { 1 + rng.below(2000) };
+                        let len = if rng.below(4) == 0 {
+                            1 + rng.below(300_000)
+                        } else {
+                            1 + rng.below(2000)
+                        };
                         let payload = rng.bytes(len as usize);
-                        assert!(round_trip(&sock, &payload) == payload, "echo of {len} bytes differs");
+                        assert!(
+                            round_trip(&sock, &payload) == payload,
+                            "echo of {len} bytes differs"
+                        );
                     }
                 })
             })
@@ -104,7 +130,12 @@ fn random_payloads_from_several_clients() {
 
 #[test]
 fn backpressure_keeps_every_byte() {
-    let engine = Engine::new(&EngineOptions { send_limit: 32 * 1024, buf_count: 64, ..Default::default() }).unwrap();
+    let engine = Engine::new(&EngineOptions {
+        send_limit: 32 * 1024,
+        buf_count: 64,
+        ..Default::default()
+    })
+    .unwrap();
     engine.start().unwrap();
     let port = engine.port().unwrap();
     let stop = AtomicBool::new(false);
@@ -116,7 +147,10 @@ fn backpressure_keeps_every_byte() {
         let sock = connect(port);
         // round_trip reads only after its writer started: the server hits its
         // 32 KiB send limit long before the 3 MiB are through.
-        assert!(round_trip(&sock, &payload) == payload, "3 MiB echo under backpressure");
+        assert!(
+            round_trip(&sock, &payload) == payload,
+            "3 MiB echo under backpressure"
+        );
         stop.store(true, Ordering::Release);
         engine.reactor(0).unwrap().wake().unwrap();
         server.join().unwrap();
@@ -149,8 +183,23 @@ fn outgoing_connections_through_the_engine() {
                     assert!(*tag >= 1 && *tag <= 3, "connect tag comes back");
                     let len = 1 + rng.below(100_000) as usize;
                     let payload = rng.bytes(len);
-                    re.send_with(*conn, &payload, SendFlags { force: true, notify: false }, 0).unwrap();
-                    clients.insert(*conn, Client { payload, got: Vec::new() });
+                    re.send_with(
+                        *conn,
+                        &payload,
+                        SendFlags {
+                            force: true,
+                            notify: false,
+                        },
+                        0,
+                    )
+                    .unwrap();
+                    clients.insert(
+                        *conn,
+                        Client {
+                            payload,
+                            got: Vec::new(),
+                        },
+                    );
                 }
                 Event::Data { conn, data, .. } => {
                     let c = clients.get_mut(conn).unwrap();
@@ -183,7 +232,16 @@ struct NativeEcho {
 
 impl Handler for NativeEcho {
     fn on_data(&self, r: &Reactor<'_>, conn: ConnId, data: &[u8]) {
-        r.send_with(conn, data, SendFlags { force: true, notify: false }, 0).unwrap();
+        r.send_with(
+            conn,
+            data,
+            SendFlags {
+                force: true,
+                notify: false,
+            },
+            0,
+        )
+        .unwrap();
     }
     fn on_close(&self, _r: &Reactor<'_>, _conn: ConnId, _reason: i32) {
         self.closed.fetch_add(1, Ordering::AcqRel);
@@ -194,14 +252,21 @@ impl Handler for NativeEcho {
 fn native_mode_echo() {
     let mut engine = Engine::new(&EngineOptions::default()).unwrap();
     let closed = std::sync::Arc::new(AtomicUsize::new(0));
-    engine.start_native(NativeEcho { closed: closed.clone() }).unwrap();
+    engine
+        .start_native(NativeEcho {
+            closed: closed.clone(),
+        })
+        .unwrap();
     let mut rng = Rng::new(3);
     {
         let sock = connect(engine.port().unwrap());
         for _ in 0..20 {
             let len = 1 + rng.below(50_000) as usize;
             let payload = rng.bytes(len);
-            assert!(round_trip(&sock, &payload) == payload, "native echo differs");
+            assert!(
+                round_trip(&sock, &payload) == payload,
+                "native echo differs"
+            );
         }
     }
     // A peer's close reaches on_close only once the reactor wakes again
@@ -235,7 +300,10 @@ fn load_generator_against_the_engine() {
         let res = lg.result().unwrap();
         assert_eq!(res.responses, 2000);
         assert_eq!(res.requests, 2000);
-        assert_eq!(res.err_connect + res.err_read + res.err_write + res.err_timeout + res.err_framing, 0);
+        assert_eq!(
+            res.err_connect + res.err_read + res.err_write + res.err_timeout + res.err_framing,
+            0
+        );
         assert_eq!(res.bytes_in, 32_000);
         let p50 = lg.percentile(0.5).unwrap();
         assert!(p50 > Duration::ZERO && p50.as_nanos() as u64 <= res.lat_max_ns);

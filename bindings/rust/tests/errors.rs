@@ -42,21 +42,101 @@ fn shim_codes_have_their_kinds() {
 #[test]
 fn bad_arguments() {
     let kind = |r: Result<()>| r.unwrap_err().kind();
-    assert_eq!(kind(Ring::new(&RingOptions { sq_entries: 3, ..Default::default() }).map(drop)), ErrorKind::InvalidArgument);
-    assert_eq!(kind(Engine::new(&EngineOptions { reactors: 65, ..Default::default() }).map(drop)), ErrorKind::InvalidArgument);
-    assert_eq!(kind(Engine::new(&EngineOptions { host: Some("1.2.3".into()), ..Default::default() }).map(drop)), ErrorKind::InvalidArgument);
-    assert_eq!(kind(Engine::new(&EngineOptions { host: Some("a\0b".into()), ..Default::default() }).map(drop)), ErrorKind::InvalidArgument);
-    assert_eq!(kind(LoadGen::new(&LoadGenOptions { port: 0, request: vec![1], ..Default::default() }).map(drop)), ErrorKind::InvalidArgument);
+    assert_eq!(
+        kind(
+            Ring::new(&RingOptions {
+                sq_entries: 3,
+                ..Default::default()
+            })
+            .map(drop)
+        ),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(
+            Engine::new(&EngineOptions {
+                reactors: 65,
+                ..Default::default()
+            })
+            .map(drop)
+        ),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(
+            Engine::new(&EngineOptions {
+                host: Some("1.2.3".into()),
+                ..Default::default()
+            })
+            .map(drop)
+        ),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(
+            Engine::new(&EngineOptions {
+                host: Some("a\0b".into()),
+                ..Default::default()
+            })
+            .map(drop)
+        ),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(
+            LoadGen::new(&LoadGenOptions {
+                port: 0,
+                request: vec![1],
+                ..Default::default()
+            })
+            .map(drop)
+        ),
+        ErrorKind::InvalidArgument
+    );
     // SAFETY: the library checks its arguments; NULL is answered with -EINVAL.
-    assert_eq!(unsafe { sys::urk_ring_opts_init(std::ptr::null_mut()) }, -EINVAL);
-    assert_eq!(unsafe { sys::urk_reactor_poll(std::ptr::null_mut(), std::ptr::null_mut(), 0, 0) }, -EINVAL);
+    assert_eq!(
+        unsafe { sys::urk_ring_opts_init(std::ptr::null_mut()) },
+        -EINVAL
+    );
+    assert_eq!(
+        unsafe { sys::urk_reactor_poll(std::ptr::null_mut(), std::ptr::null_mut(), 0, 0) },
+        -EINVAL
+    );
 
     let ring = Ring::with_defaults().unwrap();
-    assert!(ring.prep_recv_multishot(0, 77, 1, 0).is_err(), "no such buffer group");
-    let mut br = BufRing::new(&ring, &BufRingOptions { count: 4, size: 64, group_id: 1, flags: 0 }).unwrap();
-    assert_eq!(br.recycle(&[0]).unwrap_err().errno(), EALREADY, "the kernel owns buffer 0");
-    assert_eq!(br.recycle(&[4]).unwrap_err().errno(), EINVAL, "out of range");
-    let taken = BufRing::new(&ring, &BufRingOptions { count: 4, size: 64, group_id: 1, flags: 0 });
+    assert!(
+        ring.prep_recv_multishot(0, 77, 1, 0).is_err(),
+        "no such buffer group"
+    );
+    let mut br = BufRing::new(
+        &ring,
+        &BufRingOptions {
+            count: 4,
+            size: 64,
+            group_id: 1,
+            flags: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        br.recycle(&[0]).unwrap_err().errno(),
+        EALREADY,
+        "the kernel owns buffer 0"
+    );
+    assert_eq!(
+        br.recycle(&[4]).unwrap_err().errno(),
+        EINVAL,
+        "out of range"
+    );
+    let taken = BufRing::new(
+        &ring,
+        &BufRingOptions {
+            count: 4,
+            size: 64,
+            group_id: 1,
+            flags: 0,
+        },
+    );
     assert_eq!(taken.err().unwrap().errno(), EEXIST, "group id taken");
     // A forged completion never yields a slice of memory outside the ring.
     let mut forged = Cqe::zeroed();
@@ -94,13 +174,19 @@ fn stale_ids_and_wrong_threads() {
         _ => false,
     });
     r.send(id, b"abc").unwrap();
-    assert!(r.flush().unwrap() >= 1, "flush hands the send to the kernel");
+    assert!(
+        r.flush().unwrap() >= 1,
+        "flush hands the send to the kernel"
+    );
     let mut back = [0u8; 3];
     sock.read_exact(&mut back).unwrap();
     assert_eq!(&back, b"abc");
     r.set_user(id, 99).unwrap();
     assert_eq!(r.user(id).unwrap(), 99);
-    assert_eq!(r.peer(id).unwrap().to_socket_addr().unwrap(), sock.local_addr().unwrap());
+    assert_eq!(
+        r.peer(id).unwrap().to_socket_addr().unwrap(),
+        sock.local_addr().unwrap()
+    );
 
     // Another thread may wake the reactor, not use it.
     std::thread::scope(|s| {
@@ -125,8 +211,16 @@ fn stale_ids_and_wrong_threads() {
     assert_eq!(r.close(id).unwrap_err().kind(), ErrorKind::StaleId);
     assert_eq!(r.set_user(id, 1).unwrap_err().kind(), ErrorKind::StaleId);
     assert_eq!(r.peer(id).unwrap_err().kind(), ErrorKind::StaleId);
-    assert_eq!(r.send(ConnId(0), b"x").unwrap_err().kind(), ErrorKind::StaleId, "0 is never valid");
-    assert_eq!(r.send(id, b"").unwrap_err().kind(), ErrorKind::InvalidArgument, "empty send");
+    assert_eq!(
+        r.send(ConnId(0), b"x").unwrap_err().kind(),
+        ErrorKind::StaleId,
+        "0 is never valid"
+    );
+    assert_eq!(
+        r.send(id, b"").unwrap_err().kind(),
+        ErrorKind::InvalidArgument,
+        "empty send"
+    );
     drop(events);
     engine.stop(Duration::ZERO).unwrap();
 }
@@ -138,21 +232,30 @@ fn polling_a_native_engine_is_a_state_error() {
     let mut engine = Engine::new(&EngineOptions::default()).unwrap();
     engine.start_native(Nothing).unwrap();
     let mut events = engine.reactor(0).unwrap().events(4);
-    assert_eq!(events.poll(Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::State);
+    assert_eq!(
+        events.poll(Some(Duration::ZERO)).unwrap_err().kind(),
+        ErrorKind::State
+    );
     drop(events);
     engine.stop(Duration::ZERO).unwrap();
 }
 
 #[test]
 fn refused_connect_is_reported() {
-    let engine = Engine::new(&EngineOptions { flags: sys::URK_ENGINE_NO_LISTEN, ..Default::default() }).unwrap();
+    let engine = Engine::new(&EngineOptions {
+        flags: sys::URK_ENGINE_NO_LISTEN,
+        ..Default::default()
+    })
+    .unwrap();
     engine.start().unwrap();
     let closed_port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
     let r = engine.reactor(0).unwrap();
-    let id = r.connect(&Addr::parse("127.0.0.1", closed_port).unwrap(), 5).unwrap();
+    let id = r
+        .connect(&Addr::parse("127.0.0.1", closed_port).unwrap(), 5)
+        .unwrap();
     let mut events = r.events(8);
     for _ in 0..100 {
         events.poll(Some(Duration::from_millis(100))).unwrap();

@@ -4,12 +4,18 @@ use urocket::*;
 
 #[test]
 fn ring_create_use_drop() {
-    let ring = Ring::new(&RingOptions { sq_entries: 64, ..Default::default() }).unwrap();
+    let ring = Ring::new(&RingOptions {
+        sq_entries: 64,
+        ..Default::default()
+    })
+    .unwrap();
     assert!(ring.fd().unwrap() >= 0);
     assert_eq!(ring.info().unwrap().sq_entries, 64);
     ring.prep_nop(42, 0).unwrap();
     let mut cqes = [Cqe::zeroed(); 4];
-    let done = ring.complete(&mut cqes, 1, Some(Duration::from_secs(5))).unwrap();
+    let done = ring
+        .complete(&mut cqes, 1, Some(Duration::from_secs(5)))
+        .unwrap();
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].user_data, 42);
     assert_eq!(done[0].result().unwrap(), 0);
@@ -20,17 +26,29 @@ fn ring_create_use_drop() {
 fn bufring_receives_and_recycles() {
     use std::io::Write;
     let ring = Ring::with_defaults().unwrap();
-    let mut br = BufRing::new(&ring, &BufRingOptions { count: 8, size: 256, group_id: 3, flags: 0 }).unwrap();
+    let mut br = BufRing::new(
+        &ring,
+        &BufRingOptions {
+            count: 8,
+            size: 256,
+            group_id: 3,
+            flags: 0,
+        },
+    )
+    .unwrap();
     assert_eq!(br.group().unwrap(), 3);
     assert_eq!(br.available().unwrap(), 8);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (server, _) = listener.accept().unwrap();
     use std::os::fd::AsRawFd;
-    ring.prep_recv_multishot(server.as_raw_fd(), 3, 7, 0).unwrap();
+    ring.prep_recv_multishot(server.as_raw_fd(), 3, 7, 0)
+        .unwrap();
     client.write_all(b"hello ring").unwrap();
     let mut cqes = [Cqe::zeroed(); 4];
-    let done = ring.complete(&mut cqes, 1, Some(Duration::from_secs(5))).unwrap();
+    let done = ring
+        .complete(&mut cqes, 1, Some(Duration::from_secs(5)))
+        .unwrap();
     let c = done[0];
     assert_eq!(c.user_data, 7);
     assert_eq!(br.data(&c).unwrap(), b"hello ring");
@@ -44,7 +62,12 @@ fn bufring_receives_and_recycles() {
 
 #[test]
 fn engine_create_start_stop_drop() {
-    let mut engine = Engine::new(&EngineOptions { reactors: 2, buf_count: 64, ..Default::default() }).unwrap();
+    let mut engine = Engine::new(&EngineOptions {
+        reactors: 2,
+        buf_count: 64,
+        ..Default::default()
+    })
+    .unwrap();
     assert!(engine.port().unwrap() > 0);
     assert_eq!(engine.reactor_count().unwrap(), 2);
     assert_eq!(engine.reactor(1).unwrap().index().unwrap(), 1);
@@ -57,7 +80,11 @@ fn engine_create_start_stop_drop() {
 
 #[test]
 fn engine_dropped_without_start() {
-    let engine = Engine::new(&EngineOptions { flags: sys::URK_ENGINE_NO_LISTEN, ..Default::default() }).unwrap();
+    let engine = Engine::new(&EngineOptions {
+        flags: sys::URK_ENGINE_NO_LISTEN,
+        ..Default::default()
+    })
+    .unwrap();
     assert_eq!(engine.reactor_count().unwrap(), 1);
 }
 

@@ -20,7 +20,10 @@ pub enum Json {
 
 impl Json {
     pub fn parse(text: &str) -> Json {
-        let mut p = Parser { s: text.as_bytes(), i: 0 };
+        let mut p = Parser {
+            s: text.as_bytes(),
+            i: 0,
+        };
         let v = p.value();
         p.space();
         assert_eq!(p.i, p.s.len(), "trailing text in JSON");
@@ -28,7 +31,12 @@ impl Json {
     }
     pub fn get(&self, key: &str) -> &Json {
         match self {
-            Json::Obj(kv) => &kv.iter().find(|(k, _)| k == key).unwrap_or_else(|| panic!("no key {key}")).1,
+            Json::Obj(kv) => {
+                &kv.iter()
+                    .find(|(k, _)| k == key)
+                    .unwrap_or_else(|| panic!("no key {key}"))
+                    .1
+            }
             _ => panic!("not an object"),
         }
     }
@@ -71,7 +79,11 @@ impl Parser<'_> {
     }
     fn eat(&mut self, c: u8) {
         self.space();
-        assert_eq!(self.s[self.i] as char, c as char, "JSON: expected {} at {}", c as char, self.i);
+        assert_eq!(
+            self.s[self.i] as char, c as char,
+            "JSON: expected {} at {}",
+            c as char, self.i
+        );
         self.i += 1;
     }
     fn value(&mut self) -> Json {
@@ -144,7 +156,12 @@ impl Parser<'_> {
                     b"true" => Json::Bool(true),
                     b"false" => Json::Bool(false),
                     b"null" => Json::Null,
-                    w => Json::Num(std::str::from_utf8(w).unwrap().parse().expect("JSON number")),
+                    w => Json::Num(
+                        std::str::from_utf8(w)
+                            .unwrap()
+                            .parse()
+                            .expect("JSON number"),
+                    ),
                 }
             }
         }
@@ -153,7 +170,11 @@ impl Parser<'_> {
 
 pub fn facts() -> Json {
     let path = std::env::var("URK_ABI_FACTS").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/abi/abi_facts.json").to_string()
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/abi/abi_facts.json"
+        )
+        .to_string()
     });
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     Json::parse(&text)
