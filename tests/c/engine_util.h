@@ -58,16 +58,29 @@ static inline urk_engine_stats_t te_estats(urk_engine_t *e)
     return s;
 }
 
-/* Threads of this process (leak checks). */
+/* Threads of this process (leak checks), not counting io_uring's kernel
+ * workers (iou-sqp-*, iou-wrk-*): those come and go on the kernel's terms
+ * (probing SQPOLL support starts one that lingers for a moment). */
 static inline int te_thread_count(void)
 {
     DIR *d = opendir("/proc/self/task");
     CHECK(d);
     int n = 0;
     struct dirent *de;
-    while ((de = readdir(d)))
-        if (de->d_name[0] != '.')
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* exited meanwhile */
+        if (!fgets(comm, sizeof comm, f))
+            comm[0] = 0;
+        fclose(f);
+        if (strncmp(comm, "iou-", 4) != 0)
             n++;
+    }
     closedir(d);
     return n;
 }
@@ -116,6 +129,7 @@ struct te_server {
     urk_engine_t *e;
     uint32_t nreactors;
     uint32_t poll_max;      /* events per poll; default 64 */
+    int auto_release;       /* URK_ENGINE_RELEASE_ON_POLL: do not release */
     _Atomic int stop;
     _Atomic uint64_t opens, closes, closes_peer, closes_us, closes_err, bytes;
     _Atomic uint64_t send_errors; /* urk_send failures other than closing */
@@ -143,7 +157,8 @@ static inline void te_echo_event(te_server_t *s, urk_reactor_t *r, const urk_eve
             atomic_fetch_add(&s->send_errors, 1);
         }
         atomic_fetch_add(&s->bytes, ev->len);
-        CHECK_RC(urk_reactor_release(r, &ev->buf, 1), 1);
+        if (!s->auto_release)
+            CHECK_RC(urk_reactor_release(r, &ev->buf, 1), 1);
         break;
     }
     case URK_EV_WRITABLE: {
