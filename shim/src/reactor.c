@@ -863,6 +863,8 @@ static int poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_
     drain_handoff(r);
     run_lists(r);
     harvest(r);
+    if (r->ndeferred && r->out_n == 0 && r->pend_n == 0)
+        run_lists(r);
 
     uint64_t deadline = timeout_ms > 0 ? urk__now_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
     while (r->out_n == 0 && r->pend_n == 0 && timeout_ms != 0 && !r->woken &&
@@ -888,6 +890,11 @@ static int poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_
         drain_handoff(r);
         run_lists(r);
         harvest(r);
+        /* A peer's EOF harvested while nothing was handed out can be acted
+         * on now: the close is submitted by the next wait, and its CLOSED
+         * ends this poll instead of waiting for some unrelated event. */
+        if (r->ndeferred && r->out_n == 0 && r->pend_n == 0)
+            run_lists(r);
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
             break;
     }
