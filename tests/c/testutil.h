@@ -329,4 +329,36 @@ static inline void t_ring_end_to_end(urk_ring_t *r, uint16_t group)
     urk_bufring_destroy(br);
 }
 
+/* Running under valgrind? Valgrind 3.19 keeps its thread lock while a thread
+ * is blocked in io_uring_enter, so no other thread of the test runs until
+ * that wait ends: tests whose threads must progress during a blocking
+ * harvest poll instead (t_wait_for_polling) or skip. */
+static inline int t_under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+    return p && strstr(p, "vgpreload") != NULL;
+}
+
+/* t_wait_for without blocking in the kernel: non-blocking harvests with
+ * short sleeps, so other threads (a peer reader) run even under valgrind. */
+static inline urk_cqe_t t_wait_for_polling(urk_ring_t *r, uint64_t ud, uint32_t timeout_ms)
+{
+    urk_cqe_t c;
+    uint64_t deadline = t_now_ms() + timeout_ms;
+    while (t_now_ms() < deadline) {
+        int n = urk_ring_complete(r, &c, 1, 0, 0);
+        CHECK(n >= 0);
+        if (n == 1) {
+            if (c.user_data == ud)
+                return c;
+            fprintf(stderr, "unexpected completion ud=%llu res=%d\n",
+                    (unsigned long long)c.user_data, c.res);
+            exit(1);
+        }
+        usleep(500);
+    }
+    fprintf(stderr, "timed out waiting for ud=%llu\n", (unsigned long long)ud);
+    exit(1);
+}
+
 #endif
