@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = 'dc6bf18e88744fd137cae672b9e2e57c39232fe67067e15d20d539009798eb24'
+HEADER_SHA256 = 'a3c8bb9e6ae4e92f25a275fda3a56838f51f190f0bfb3d8f624d405b387a60ac'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.

@@ -242,8 +242,10 @@ URK_API int urk_bufring_group(const urk_bufring_t *br);
 #define URK_OP_SKIP_SUCCESS (1u << 17) /* no completion when it succeeds   */
 #define URK_OP_ASYNC (1u << 18)        /* IOSQE_ASYNC                      */
 /* Op-specific flags (lower half): */
-#define URK_RECV_BUNDLE (1u << 0)      /* multishot recv: bundle buffers
-                                          (6.10+; -URK_ENOTSUP otherwise)   */
+#define URK_RECV_BUNDLE (1u << 0)      /* multishot recv: bundle buffers.
+                                          Reserved: refused with
+                                          -URK_ENOTSUP in 0.1 (a urk_cqe_t
+                                          names one buffer)                 */
 #define URK_CANCEL_ALL (1u << 0)       /* cancel every match, not the first */
 
 /* Multishot accept on listen_fd; each completion's res is a new fd. When a
@@ -252,7 +254,8 @@ URK_API int urk_bufring_group(const urk_bufring_t *br);
 URK_API int urk_prep_accept_multishot(urk_ring_t *ring, int listen_fd,
                                       uint64_t user_data, uint32_t flags);
 /* Multishot recv selecting buffers from group_id (a urk_bufring_t of this
- * ring). -ENOENT if no such group. */
+ * ring). -ENOENT if no such group. While it is armed its user_data must be
+ * unique among the ring's in-flight ops. */
 URK_API int urk_prep_recv_multishot(urk_ring_t *ring, int fd, uint16_t group_id,
                                     uint64_t user_data, uint32_t flags);
 /* Single-shot recv into a caller buffer that must stay valid until the

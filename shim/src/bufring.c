@@ -128,6 +128,10 @@ int urk_bufring_create(urk_ring_t *ring, const urk_bufring_opts_t *opts_in,
         ring->bufrings = nb;
         ring->bufrings_cap = cap;
     }
+    if (ring->nbufrings == 0 && !ring->multi_groups)
+        ring->solo_group = opts.group_id;
+    else
+        ring->multi_groups = 1;
     ring->bufrings[ring->nbufrings++] = br;
 
     for (uint32_t bid = 0; bid < opts.count; bid++) {
@@ -244,14 +248,17 @@ void urk__cqe_convert(urk_ring_t *ring, const struct io_uring_cqe *cqe, urk_cqe_
     if (!(cqe->flags & IORING_CQE_F_BUFFER))
         goto done;
 
-    /* Every recv_multishot records its group: a ring that had one group
-     * when the recv was armed may have several by now. */
+    /* Recvs armed since a second group appeared are in the map; any other
+     * was armed while solo_group was the only group. A ring that only ever
+     * had one group (every engine reactor) pays no lookup. */
     uint16_t group;
     urk_bufring_t *br = NULL;
-    if (urk__group_map_get(&ring->group_map, cqe->user_data, &group) == 0)
+    if (ring->multi_groups && urk__group_map_get(&ring->group_map, cqe->user_data, &group) == 0)
         br = urk__bufring_find(ring, group);
-    else if (ring->nbufrings == 1)
+    else if (ring->nbufrings == 1 && ring->bufrings[0]->group == ring->solo_group)
         br = ring->bufrings[0];
+    else
+        br = urk__bufring_find(ring, ring->solo_group);
     uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
     if (!br || bid >= br->count) {
         /* Cannot happen unless the group was destroyed with ops in flight. */

@@ -53,7 +53,9 @@ struct urk_ring {
     urk_sqe_arg_t *sqe_args;   /* sq_entries slots */
     urk_bufring_t **bufrings;  /* registered groups */
     uint32_t nbufrings, bufrings_cap;
-    urk_group_map_t group_map;
+    urk_group_map_t group_map; /* used once two groups have co-existed */
+    uint16_t solo_group;       /* the only group, until then */
+    uint8_t multi_groups;
     const void *reg_fd_owner;  /* thread that registered the ring fd */
     urk_ring_stats_t stats;
 };

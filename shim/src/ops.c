@@ -81,18 +81,22 @@ int urk_prep_recv_multishot(urk_ring_t *ring, int fd, uint16_t group_id,
      * kernel (they are off by default anyway: notes pitfall 8). */
     if (flags & URK_RECV_BUNDLE)
         return -URK_ENOTSUP;
-    /* Recorded even with one group: a second group may be added while this
-     * recv is armed, and a CQE names the buffer id but not its group. */
-    uint16_t old_group;
-    int had_old = urk__group_map_get(&ring->group_map, user_data, &old_group) == 0;
-    int mrc = urk__group_map_put(&ring->group_map, user_data, group_id);
-    if (mrc)
-        return mrc;
+    /* A CQE names the buffer id, not its group. While the ring has had one
+     * group only, that group is implied; once two co-exist each recv records
+     * its own (see urk__cqe_convert). */
+    uint16_t old_group = 0;
+    int had_old = 0;
+    if (ring->multi_groups) {
+        had_old = urk__group_map_get(&ring->group_map, user_data, &old_group) == 0;
+        int mrc = urk__group_map_put(&ring->group_map, user_data, group_id);
+        if (mrc)
+            return mrc;
+    }
     int rc = take_sqe(ring, flags, 0, &sqe);
     if (rc) {
         if (had_old)
             urk__group_map_put(&ring->group_map, user_data, old_group);
-        else
+        else if (ring->multi_groups)
             urk__group_map_del(&ring->group_map, user_data);
         return rc;
     }
