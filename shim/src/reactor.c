@@ -307,10 +307,20 @@ void urk__reactor_kick(urk_reactor_t *r)
     if (atomic_exchange(&r->wake_pending, 1))
         return;
     uint64_t one = 1;
+    ssize_t n;
+    int enabled = atomic_load(&r->enabled);
+    if (enabled)
+        n = write(r->wake_fd, &one, sizeof one);
     /* Until the ring runs nothing reads wake_fd; a host loop waits on
-     * event_fd instead (pull mode before the first poll). */
-    int fd = atomic_load(&r->enabled) ? r->wake_fd : r->event_fd;
-    ssize_t n = write(fd, &one, sizeof one);
+     * event_fd instead (pull mode before the first poll). Once it runs, the
+     * ring signals event_fd when the wake read completes, but not reliably:
+     * that completion happens inside our eventfd write, where io_uring must
+     * defer the signal, and kernels without "io_uring/eventfd: reset
+     * deferred signal state" (io-uring list, May 2026; 6.18 lacks it) drop
+     * every deferred signal after the first. So a host loop is told
+     * directly. */
+    if (!enabled || atomic_load(&r->fd_exposed))
+        n = write(r->event_fd, &one, sizeof one);
     URK_UNUSED(n);
 }
 
