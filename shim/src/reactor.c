@@ -41,7 +41,7 @@ struct urk_conn_slot {
     uint8_t close_sent;
     uint8_t listed;       /* on the deferred, starved or kick list */
     uint8_t abort;
-    uint8_t silent;       /* connect failed: no URK_EV_CLOSED */
+    uint8_t connect_failed; /* ends with URK_EV_CONNECT_FAILED, not CLOSED */
     uint8_t peer_len;
     uint8_t recv_paused;
     uint16_t ops;         /* ops whose final completion is outstanding */
@@ -448,14 +448,15 @@ static void finish_if_done(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
         return;
     }
     urk_conn_t id = conn_id(r, s, c);
-    int silent = c->silent;
+    int connect_failed = c->connect_failed;
     int32_t reason = c->close_reason;
     uint64_t user = c->tag;
     fail_queued(r, s, c, -ECANCELED);
     slot_free(r, s);
     URK_STAT_ADD(r->st.closed, 1);
-    if (!silent)
-        emit(r, id, URK_EV_CLOSED, reason, NULL, 0, 0, user);
+    /* Only now, with the slot free, so the id is stale once the caller
+     * sees the event. */
+    emit(r, id, connect_failed ? URK_EV_CONNECT_FAILED : URK_EV_CLOSED, reason, NULL, 0, 0, user);
 }
 
 static void start_teardown(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
@@ -652,8 +653,7 @@ static void on_connect(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t
             emit(r, conn_id(r, s, c), URK_EV_OPEN, 0, c->peer, c->peer_len, 0, c->tag);
             submit_send(r, s, c);
         } else {
-            emit(r, conn_id(r, s, c), URK_EV_CONNECT_FAILED, res, NULL, 0, 0, c->tag);
-            c->silent = 1;
+            c->connect_failed = 1; /* reported when the slot is free */
             begin_close(r, s, c, res, 1);
         }
     }
