@@ -273,14 +273,9 @@ static void arm_accept(urk_reactor_t *r)
 
 /* First owner-only call claims the reactor for the calling thread and, for a
  * SINGLE_ISSUER ring created disabled, makes this thread its issuer. */
-static int claim(urk_reactor_t *r)
+static int take_ownership(urk_reactor_t *r, const void *self)
 {
-    const void *self = urk__thread_self();
-    const void *cur = atomic_load_explicit(&r->owner, memory_order_acquire);
-    if (URK_LIKELY(cur == self))
-        return 0;
-    if (cur != NULL)
-        return -URK_ETHREAD;
+    const void *cur = NULL;
     if (!atomic_compare_exchange_strong(&r->owner, &cur, self))
         return -URK_ETHREAD;
     int rc = 0;
@@ -300,6 +295,19 @@ static int claim(urk_reactor_t *r)
     arm_accept(r);
     atomic_store(&r->enabled, 1);
     return 0;
+}
+
+static int claim(urk_reactor_t *r)
+{
+    const void *self = urk__thread_self();
+    const void *cur = atomic_load_explicit(&r->owner, memory_order_acquire);
+    if (URK_LIKELY(cur == self))
+        return 0;
+    /* A native reactor belongs to its own thread, which takes it when it
+     * starts: a caller racing that start must not take it first. */
+    if (cur != NULL || r->native)
+        return -URK_ETHREAD;
+    return take_ownership(r, self);
 }
 
 void urk__reactor_kick(urk_reactor_t *r)
@@ -1323,7 +1331,7 @@ static void *native_main(void *arg)
         CPU_SET(cpus[r->index], &set);
         pthread_setaffinity_np(pthread_self(), sizeof set, &set);
     }
-    if (claim(r) != 0)
+    if (take_ownership(r, urk__thread_self()) != 0)
         return NULL;
     urk_event_t ev[256];
     while (!atomic_load(&r->stopping)) {
@@ -1337,6 +1345,8 @@ static void *native_main(void *arg)
 
 int urk__reactor_start_native(urk_reactor_t *r, const urk_callbacks_t *cbs)
 {
+    if (atomic_load(&r->owner))
+        return -URK_ESTATE; /* already driven in pull mode */
     r->cbs = *cbs;
     r->native = 1;
     int rc = pthread_create(&r->thread, NULL, native_main, r);
