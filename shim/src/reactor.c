@@ -586,7 +586,12 @@ static void on_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, const urk_
         if (c->state == CS_OPEN && !c->recv_armed && !c->listed &&
             list_push(&r->starved, &r->nstarved, r->nslots_max, s) == 0)
             c->listed = 1;
-    } else if (cq->res != -ECANCELED) {
+    } else if (cq->res == -ECANCELED) {
+        /* Cancelled by a pause that was lifted before this final completion
+         * came: receiving must go on. */
+        if (!c->recv_armed && c->state == CS_OPEN && !c->recv_paused && !c->peer_eof)
+            arm_recv(r, s, c);
+    } else {
         if (c->state == CS_OPEN)
             begin_close(r, s, c, cq->res, 1);
     }
