@@ -665,6 +665,13 @@ static void on_connect(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t
             arm_recv(r, s, c);
             emit(r, conn_id(r, s, c), URK_EV_OPEN, 0, c->peer, c->peer_len, 0, c->tag);
             submit_send(r, s, c);
+            if (c->shut_wr == 1 && !c->head && !c->send_inflight) {
+                /* urk_shutdown_write while connecting, nothing to send */
+                if (urk_prep_shutdown(r->ring, c->fd, SHUT_WR, URK_UD(UD_SHUTDOWN, s, c->gen),
+                                      0) == 0)
+                    c->ops++;
+                c->shut_wr = 2;
+            }
         } else {
             c->connect_failed = 1; /* reported when the slot is free */
             begin_close(r, s, c, res, 1);
