@@ -60,7 +60,9 @@ static inline urk_engine_stats_t te_estats(urk_engine_t *e)
 
 /* Threads of this process (leak checks), not counting io_uring's kernel
  * workers (iou-sqp-*, iou-wrk-*): those come and go on the kernel's terms
- * (probing SQPOLL support starts one that lingers for a moment). */
+ * (probing SQPOLL support starts one that lingers for a moment). They are
+ * told apart by PF_IO_WORKER in /proc/.../stat, not by name: a new one
+ * carries the process's name until it renames itself. */
 static inline int te_thread_count(void)
 {
     DIR *d = opendir("/proc/self/task");
@@ -70,15 +72,21 @@ static inline int te_thread_count(void)
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
-        char path[300], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
+        char path[300], line[1024];
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", de->d_name);
         FILE *f = fopen(path, "r");
         if (!f)
             continue; /* exited meanwhile */
-        if (!fgets(comm, sizeof comm, f))
-            comm[0] = 0;
+        size_t len = fread(line, 1, sizeof line - 1, f);
         fclose(f);
-        if (strncmp(comm, "iou-", 4) != 0)
+        line[len] = 0;
+        /* fields after the command name, which ends with the last ')':
+         * state ppid pgrp session tty_nr tpgid flags */
+        char *p = strrchr(line, ')');
+        unsigned long flags = 0;
+        if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+            continue;
+        if (!(flags & 0x10)) /* PF_IO_WORKER */
             n++;
     }
     closedir(d);
