@@ -100,7 +100,8 @@ abi-check: lib
 	@tests/check_exports.sh $(LIB_SO) shim/urocket.map
 
 # ---- sanitizers / valgrind / fuzz / soak (issue 7: hardening) ----
-# test-asan: C tests, then pytest, against an ASan+UBSan build (build-asan).
+# test-asan: C tests, a 10 s soak, then pytest, against an ASan+UBSan build
+# (build-asan).
 # pytest runs an uninstrumented python3, so the ASan runtime is preloaded and
 # LeakSanitizer is off for the interpreter (CPython's own allocations would
 # flood it); the C tests keep leak detection on.
@@ -109,17 +110,24 @@ ASAN_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 ASAN_RT = $(shell $(CC) -print-file-name=libasan.so)
 test-asan:
 	$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	    SAN="$(ASAN_SAN)" lib examples test-c
+	    SAN="$(ASAN_SAN)" lib examples build-asan/soak test-c
+	@echo "soak, 10 s, ASan+UBSan (engine restarts every 2 s)"
+	@build-asan/soak --seconds 10 --restart-every 2 --report-every 5
 	@echo "pytest against build-asan/liburocket.so (ASan+UBSan)"
 	@LD_PRELOAD=$(ASAN_RT) ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	    URK_LIBRARY=$(CURDIR)/build-asan/liburocket.so.$(VERSION) \
 	    URK_EXAMPLES_DIR=$(CURDIR)/build-asan/examples URK_SANITIZER=asan \
 	    tests/run_pytest.sh $(PYTHON) tests/python
 # test-tsan: every C test (the engine and load generator ones are threaded)
-# against a TSan build; tests/tsan.supp lists the suppressions and why.
+# and a 10 s soak against a TSan build; tests/tsan.supp lists the
+# suppressions and why.
 test-tsan:
 	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
-	    $(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" lib test-c
+	    $(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" \
+	    lib examples build-tsan/soak test-c
+	@echo "soak, 10 s, TSan (engine restarts every 2 s)"
+	@TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	    build-tsan/soak --seconds 10 --restart-every 2 --report-every 5
 # test-valgrind: memcheck over the C tests. Valgrind 3.19 keeps its thread
 # lock while a thread blocks in io_uring_enter (liburing#657), so tests whose
 # point is a thread blocked in the kernel exit 77 (skip) under URK_VALGRIND=1.

@@ -536,6 +536,6 @@ class EngineMachine(RuleBasedStateMachine):
 
 EngineMachine.TestCase.settings = settings(
     max_examples=int(os.environ.get("URK_STATEFUL_EXAMPLES", "100")),
-    stateful_step_count=50, deadline=None,
+    stateful_step_count=50, deadline=None, database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_engine_api_stateful = EngineMachine.TestCase
