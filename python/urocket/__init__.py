@@ -22,6 +22,7 @@ from .errors import (ClosingError, FramingError, NotSupportedError, StaleIdError
                      StateError, UrkError, WrongThreadError, err_name,
                      error_from_code, strerror)
 from .ring import BufRing, Completion, CompletionBatch, Ring, RingInfo, RingStats
+from .engine import Engine, EngineStats, Event, EventBatch, Reactor, ReactorStats
 
 for _name, _value in _CONSTANTS.items():
     globals()[_name[len("URK_"):]] = _value
@@ -36,7 +37,17 @@ __all__ = [
     "UrkError", "StaleIdError", "ClosingError", "NotSupportedError", "StateError",
     "WrongThreadError", "FramingError", "error_from_code", "strerror", "err_name",
     "library_path",
+    "Engine", "Reactor", "EventBatch", "Event", "EngineStats", "ReactorStats",
 ]
+
+
+def __getattr__(name):
+    # urocket.aio (alias urocket.asyncio) imports the asyncio module: loaded
+    # on first use only.
+    if name in ("aio", "asyncio"):
+        import importlib
+        return importlib.import_module("urocket." + name)
+    raise AttributeError("module 'urocket' has no attribute %r" % name)
 
 
 def version():
