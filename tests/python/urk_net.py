@@ -103,3 +103,118 @@ def wait_for(pred, timeout=LIVENESS, interval=0.01, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for " + what)
         time.sleep(interval)
+
+
+class ScriptedServer:
+    """A thread-per-connection loopback server for the load generator tests.
+
+    Requests are `request_len` bytes, or end with `request_end`. Each is
+    answered with `response` (bytes, or a function of the request number),
+    after `delay` seconds, written in `pieces` separate segments (TCP_NODELAY
+    and a short pause between them) so the client sees responses split
+    across reads. Counts what it received and sent.
+    """
+
+    def __init__(self, response, request_len=None, request_end=None, delay=0.0, pieces=1):
+        assert (request_len is None) != (request_end is None)
+        self.response = response
+        self.request_len = request_len
+        self.request_end = request_end
+        self.delay = delay
+        self.pieces = pieces
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.connections = 0
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1024)
+        self.port = self.listener.getsockname()[1]
+        self.socks = []
+        self.threads = []
+        self.closing = False
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.listener.accept()
+            except OSError:
+                return
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self.lock:
+                if self.closing:
+                    s.close()
+                    return
+                self.connections += 1
+                self.socks.append(s)
+                t = threading.Thread(target=self._serve, args=(s,), daemon=True)
+                self.threads.append(t)
+            t.start()
+
+    def _count(self, buf):
+        """Complete requests at the start of buf, and what is left."""
+        if self.request_len:
+            n = len(buf) // self.request_len
+            return n, buf[n * self.request_len:]
+        parts = buf.split(self.request_end)
+        return len(parts) - 1, parts[-1]
+
+    def _serve(self, s):
+        buf = b""
+        try:
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    return
+                buf += data
+                n, buf = self._count(buf)
+                with self.lock:
+                    self.bytes_in += len(data)
+                    first = self.requests
+                    self.requests += n
+                for k in range(n):
+                    if self.delay:
+                        time.sleep(self.delay)
+                    resp = self.response(first + k) if callable(self.response) else self.response
+                    if self.pieces > 1:
+                        step = max(1, -(-len(resp) // self.pieces))
+                        for off in range(0, len(resp), step):
+                            s.sendall(resp[off:off + step])
+                            time.sleep(0.002)
+                    else:
+                        s.sendall(resp)
+                    with self.lock:
+                        self.bytes_out += len(resp)
+        except OSError:
+            return
+        finally:
+            s.close()
+
+    def close(self):
+        with self.lock:
+            self.closing = True
+            socks = list(self.socks)
+            threads = list(self.threads)
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.listener.close()
+        self.acceptor.join(LIVENESS)
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t in threads:
+            t.join(LIVENESS)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
