@@ -182,4 +182,4 @@ install: lib
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/urocket.pc
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-ubsan build-fuzz

@@ -177,7 +177,8 @@ struct urk_reactor {
     _Atomic int fd_exposed;
     _Atomic(const void *) owner; /* thread that polls; NULL until the first poll */
     _Atomic int enabled;
-    _Atomic int wake_pending;
+    _Atomic int wake_pending;  /* a wake is on its way: coalesces kicks */
+    _Atomic int user_wake;     /* urk_reactor_wake asked the poll to return */
     _Atomic int stopping;
     int native;
     urk_spsc_t handoff;

@@ -725,13 +725,11 @@ static void process_cqe(urk_reactor_t *r, const urk_cqe_t *cq)
         case UD_WAKE:
             r->wake_armed = 0;
             r->ops_inflight--;
-            r->woken = 1;
             URK_STAT_ADD(r->st.wakeups, 1);
             if (!atomic_load(&r->stopping))
                 arm_wake(r);
             break;
         case UD_HANDOFF:
-            r->woken = 1;
             URK_STAT_ADD(r->st.wakeups, 1);
             break;
         case UD_TIMER:
@@ -888,7 +886,10 @@ static int poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_
         drain_event_fd(r);
     auto_release(r);
     move_pending(r);
-    if (atomic_exchange(&r->wake_pending, 0))
+    /* A hand-off wake only means "drain the queue"; only urk_reactor_wake
+     * ends a poll that has nothing to return. */
+    atomic_store(&r->wake_pending, 0);
+    if (atomic_exchange(&r->user_wake, 0))
         r->woken = 1;
     drain_handoff(r);
     run_lists(r);
@@ -915,7 +916,8 @@ static int poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_
         if (rc > 0 && pending)
             r->ring->stats.submitted += (uint64_t)rc;
         r->now_ms = now_ms();
-        if (atomic_exchange(&r->wake_pending, 0))
+        atomic_store(&r->wake_pending, 0);
+        if (atomic_exchange(&r->user_wake, 0))
             r->woken = 1;
         drain_handoff(r);
         run_lists(r);
@@ -977,6 +979,7 @@ int urk_reactor_wake(urk_reactor_t *r)
 {
     if (!r)
         return -EINVAL;
+    atomic_store(&r->user_wake, 1);
     urk__reactor_kick(r);
     return 0;
 }

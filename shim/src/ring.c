@@ -29,7 +29,10 @@ int urk__copy_opts(void *dst, size_t dst_size, const void *src)
 {
     uint32_t src_size;
     memcpy(&src_size, src, sizeof src_size);
-    if (src_size < sizeof(uint32_t) * 2)
+    /* Every options struct is a multiple of 8 bytes, as is every older
+     * version of it: any other size would end inside a field (half a
+     * pointer, say). */
+    if (src_size < sizeof(uint32_t) * 2 || src_size % 8)
         return -EINVAL;
     if (src_size > dst_size) {
         const uint8_t *tail = (const uint8_t *)src + dst_size;

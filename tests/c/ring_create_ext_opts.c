@@ -22,13 +22,14 @@ int main(void)
     urk_ring_t *r = NULL;
     urk_ring_info_t info;
 
-    /* Older caller knowing only struct_size..sq_entries: cq and the SQPOLL
-     * fields take their defaults even though the bytes after are garbage. */
+    /* Older caller knowing only struct_size..cq_entries: the SQPOLL fields
+     * take their defaults even though the bytes after are garbage. */
     big_ring_opts_t b;
     memset(&b, 0x7F, sizeof b);
-    b.o.struct_size = offsetof(urk_ring_opts_t, cq_entries);
+    b.o.struct_size = offsetof(urk_ring_opts_t, sqpoll_idle_ms);
     b.o.flags = 0;
     b.o.sq_entries = 8;
+    b.o.cq_entries = 0;
     CHECK_OK(urk_ring_create(&b.o, &r));
     CHECK_OK(urk_ring_info(r, &info));
     CHECK(info.sq_entries == 8 && info.cq_entries == 4096);
@@ -53,6 +54,15 @@ int main(void)
     CHECK_OK(urk_ring_info(r, &info));
     CHECK(info.sq_entries == 256 && (info.active & URK_RING_ACTIVE_COOP_TASKRUN));
     urk_ring_destroy(r);
+
+    /* A size that is not a multiple of 8 ends inside a field: refused. */
+    memset(&b, 0x7F, sizeof b);
+    b.o.struct_size = offsetof(urk_ring_opts_t, cq_entries);
+    b.o.flags = 0;
+    b.o.sq_entries = 8;
+    r = NULL;
+    CHECK_RC(urk_ring_create(&b.o, &r), -EINVAL);
+    CHECK(r == NULL);
 
     /* Too small to hold flags. */
     uint32_t tiny[2] = {4, 0};
@@ -88,16 +98,17 @@ int main(void)
     urk_bufring_t *br = NULL;
     big_buf_opts_t bb;
     memset(&bb, 0x7F, sizeof bb);
-    bb.o.struct_size = offsetof(urk_bufring_opts_t, size); /* count known */
+    bb.o.struct_size = offsetof(urk_bufring_opts_t, group_id); /* size known */
     bb.o.flags = 0;
     bb.o.count = 8;
+    bb.o.size = 4096;
     CHECK_OK(urk_bufring_create(r, &bb.o, &br));
     CHECK(urk_bufring_available(br) == 8);
     CHECK(urk_bufring_group(br) == 0); /* default group */
     void *p0, *p1;
     CHECK_OK(urk_bufring_buf(br, 0, &p0));
     CHECK_OK(urk_bufring_buf(br, 1, &p1));
-    CHECK((uint8_t *)p1 - (uint8_t *)p0 == 4096); /* default size */
+    CHECK((uint8_t *)p1 - (uint8_t *)p0 == 4096);
     urk_bufring_destroy(br);
 
     memset(&bb, 0, sizeof bb);
