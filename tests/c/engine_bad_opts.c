@@ -24,7 +24,8 @@ static void expect(const urk_engine_opts_t *o, int want, const char *what)
     } else {
         CHECK(e == NULL);
     }
-    if (t_fd_count() != fds0 || t_map_count() != maps0) {
+    /* valgrind maps and unmaps for itself: count mappings only without it */
+    if (t_fd_count() != fds0 || (!te_valgrind() && t_map_count() != maps0)) {
         fprintf(stderr, "%s: leaked (fds %d -> %d, maps %d -> %d)\n", what, fds0, t_fd_count(),
                 maps0, t_map_count());
         exit(1);
@@ -151,12 +152,17 @@ int main(void)
     CHECK_RC(urk_engine_start(e, &bigcb.cb), -EINVAL);
     bigcb.tail[3] = 0;
     bigcb.cb.struct_size = sizeof bigcb;
-    CHECK_OK(urk_engine_start(e, &bigcb.cb));
-    CHECK_OK(urk_engine_stop(e, 0));
+    if (!te_valgrind()) { /* native threads starve the others under valgrind */
+        CHECK_OK(urk_engine_start(e, &bigcb.cb));
+        CHECK_OK(urk_engine_stop(e, 0));
+    }
     urk_engine_destroy(e);
 
-    /* other calls */
-    CHECK_OK(urk_engine_create(NULL, &e));
+    /* other calls (pull mode, no acceptor thread: valgrind-friendly) */
+    urk_engine_opts_t po;
+    CHECK_OK(urk_engine_opts_init(&po));
+    po.flags = URK_ENGINE_REUSEPORT;
+    CHECK_OK(urk_engine_create(&po, &e));
     CHECK_OK(urk_engine_start(e, NULL));
     urk_reactor_t *r;
     CHECK_RC(urk_engine_port(NULL), -EINVAL);

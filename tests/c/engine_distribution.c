@@ -196,6 +196,8 @@ static void reuseport(void)
 
 int main(void)
 {
+    if (te_valgrind())
+        t_skip("needs the acceptor thread");
     round_robin();
     least_conn();
     reuseport();

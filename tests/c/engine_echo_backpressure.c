@@ -12,6 +12,8 @@
 
 int main(void)
 {
+    if (te_valgrind())
+        t_skip("blocking client writes need a polling thread");
     urk_engine_opts_t o;
     te_opts(&o);
     o.send_limit = LIMIT;

@@ -59,7 +59,8 @@ int main(void)
                (unsigned long long)s.accepted, (unsigned long long)s.closed,
                (unsigned long long)s.bytes_in, (unsigned long long)s.bytes_out,
                (unsigned long long)s.enobufs_rearms);
-        CHECK(s.accepted == nconn / 2); /* round-robin, one connection at a time */
+        if (!te_valgrind()) /* (valgrind: a listener per reactor instead) */
+            CHECK(s.accepted == nconn / 2); /* round-robin, one connection at a time */
         CHECK(s.closed == s.accepted);
         CHECK(s.live_conns == 0 && s.bufs_held == 0 && s.send_queued == 0);
         in += s.bytes_in, out += s.bytes_out, acc += s.accepted;

@@ -5,6 +5,8 @@
 
 int main(void)
 {
+    if (te_valgrind())
+        t_skip("blocking client reads need a polling thread");
     const uint32_t idle = 200;
     urk_engine_opts_t o;
     te_opts(&o);

@@ -150,7 +150,8 @@ static void native_case(void)
 int main(void)
 {
     pull_case();
-    native_case();
+    if (!te_valgrind()) /* a native thread blocked in the ring starves us */
+        native_case();
     printf("ok\n");
     return 0;
 }

@@ -177,7 +177,8 @@ int main(void)
 {
     t_fill(payload, LEN, 3);
     pull_cases();
-    native_stop_case();
+    if (!te_valgrind()) /* a native thread blocked in the ring starves us */
+        native_stop_case();
     printf("ok\n");
     return 0;
 }

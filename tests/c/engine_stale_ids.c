@@ -93,6 +93,8 @@ static int connect_prepared(int fd, uint16_t port)
 
 int main(void)
 {
+    if (te_valgrind())
+        t_skip("needs the acceptor thread (LEAST_CONN placement)");
     urk_engine_opts_t o;
     te_opts(&o);
     o.reactors = 2;

@@ -291,6 +291,8 @@ static void lifecycle(void)
 
 int main(void)
 {
+    if (te_valgrind())
+        t_skip("native threads and a client process under valgrind");
     te_raise_nofile();
     nconn = te_valgrind() ? 20 : 500;
     lifecycle();
