@@ -88,7 +88,7 @@ static void reset_counts(void)
 static void round_robin(void)
 {
     reset_counts();
-    int fds0 = t_fd_count(), th0 = te_thread_count();
+    int fds0 = t_fd_count(), th0 = te_thread_baseline();
     urk_engine_opts_t o;
     te_opts(&o);
     o.reactors = 3;
@@ -161,7 +161,7 @@ static void least_conn(void)
 static void reuseport(void)
 {
     reset_counts();
-    int fds0 = t_fd_count(), th0 = te_thread_count();
+    int fds0 = t_fd_count(), th0 = te_thread_baseline();
     urk_engine_opts_t o;
     te_opts(&o);
     o.reactors = 2;

@@ -147,7 +147,7 @@ static void native_case(void)
     int port_w;
     pid_t pid = spawn_clients(&port_w);
     /* port_w is closed once the port is sent: not counted */
-    int fds0 = t_fd_count() - 1, th0 = te_thread_count();
+    int fds0 = t_fd_count() - 1, th0 = te_thread_baseline();
     urk_engine_opts_t o;
     te_opts(&o);
     o.reactors = 2;
@@ -197,7 +197,7 @@ static void pull_same_thread_case(uint32_t drain_ms)
     int port_w;
     pid_t pid = spawn_clients(&port_w);
     /* port_w is closed once the port is sent: not counted */
-    int fds0 = t_fd_count() - 1, th0 = te_thread_count();
+    int fds0 = t_fd_count() - 1, th0 = te_thread_baseline();
     urk_engine_opts_t o;
     te_opts(&o);
     o.reactors = 2;
@@ -227,7 +227,7 @@ static void pull_other_thread_case(void)
     int port_w;
     pid_t pid = spawn_clients(&port_w);
     /* port_w is closed once the port is sent: not counted */
-    int fds0 = t_fd_count() - 1, th0 = te_thread_count();
+    int fds0 = t_fd_count() - 1, th0 = te_thread_baseline();
     urk_engine_opts_t o;
     te_opts(&o);
     o.reactors = 2;

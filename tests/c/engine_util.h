@@ -103,6 +103,19 @@ static inline int te_thread_count(void)
     return n;
 }
 
+static inline void *te_noop_thread(void *arg) { return arg; }
+
+/* The thread count to compare against later: a thread is started and
+ * joined first, so a helper thread of the runtime (TSan starts one with the
+ * first thread) is already counted. */
+static inline int te_thread_baseline(void)
+{
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, te_noop_thread, NULL) == 0);
+    pthread_join(t, NULL);
+    return te_thread_count();
+}
+
 static inline void te_sleep_ms(uint32_t ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
