@@ -875,6 +875,21 @@ static void remember_auto_release(urk_reactor_t *r)
     }
 }
 
+/* Harvests. A wake-up completion among the harvest (hand-off or
+ * urk_reactor_wake) may announce work queued after this poll last looked:
+ * look again, or the wake-up is used up and the poll waits on. */
+static void harvest_wakes(urk_reactor_t *r)
+{
+    uint64_t wakeups = URK_STAT_GET(r->st.wakeups);
+    harvest(r);
+    if (URK_STAT_GET(r->st.wakeups) != wakeups) {
+        atomic_store(&r->wake_pending, 0);
+        if (atomic_exchange(&r->user_wake, 0))
+            r->woken = 1;
+        drain_handoff(r);
+    }
+}
+
 static int poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t timeout_ms)
 {
     r->out = events;
@@ -893,7 +908,7 @@ static int poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_
         r->woken = 1;
     drain_handoff(r);
     run_lists(r);
-    harvest(r);
+    harvest_wakes(r);
     if (r->ndeferred && r->out_n == 0 && r->pend_n == 0)
         run_lists(r);
 
@@ -921,7 +936,7 @@ static int poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_
             r->woken = 1;
         drain_handoff(r);
         run_lists(r);
-        harvest(r);
+        harvest_wakes(r);
         /* A peer's EOF harvested while nothing was handed out can be acted
          * on now: the close is submitted by the next wait, and its CLOSED
          * ends this poll instead of waiting for some unrelated event. */
