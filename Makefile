@@ -77,7 +77,7 @@ $(BUILD)/examples/%: examples/%.c $(LIB_SO) shim/include/urocket.h
 
 # ---- tests ----
 C_TESTS := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/*.c))
-$(BUILD)/tests/%: tests/c/%.c tests/c/testutil.h $(LIB_SO) shim/include/urocket.h
+$(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(LIB_SO) shim/include/urocket.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -Wno-missing-prototypes $(SAN) -Ishim/include -Ishim/src \
 	    $< -o $@ -L$(BUILD) -lurocket -luring -Wl,-rpath,'$$ORIGIN/..' -lpthread

@@ -329,7 +329,7 @@ class Ring(Handle):
         """Multishot recv into buffers of `group` (a BufRing or its group id).
         Completions carry data (batch.data(i)) to give back with recycle().
         -ENOBUFS without CQE_F_MORE means the group ran dry: recycle, then
-        queue it again. flags may include RECV_BUNDLE."""
+        queue it again. RECV_BUNDLE is reserved: refused in 0.1."""
         gid = group.group if isinstance(group, BufRing) else group
         rc = lib.urk_prep_recv_multishot(self._raw, fd_of(fd), gid, user_data, flags)
         if rc:

@@ -50,6 +50,10 @@ static void *client(void *arg)
 
 int main(void)
 {
+    /* Native reactor threads wait in io_uring_enter, which valgrind 3.19
+     * does not treat as blocking (liburing#657): the others would starve. */
+    if (getenv("URK_VALGRIND"))
+        t_skip("native reactor threads starve under valgrind");
     int fds0 = t_fd_count();
     urk_engine_opts_t o;
     urk_engine_opts_init(&o);

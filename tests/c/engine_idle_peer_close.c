@@ -68,6 +68,10 @@ static void native_mode(void)
 
 int main(void)
 {
+    /* Native reactor threads wait in io_uring_enter, which valgrind 3.19
+     * does not treat as blocking (liburing#657): the others would starve. */
+    if (getenv("URK_VALGRIND"))
+        t_skip("native reactor threads starve under valgrind");
     pull_mode();
     native_mode();
     printf("ok\n");
