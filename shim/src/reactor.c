@@ -310,6 +310,16 @@ static int claim(urk_reactor_t *r)
     return take_ownership(r, self);
 }
 
+/* The start of every per-connection call: the caller's thread owns the
+ * reactor and the id names a live connection. */
+static int conn_call(urk_reactor_t *r, urk_conn_t conn, uint32_t *s, urk_conn_slot_t **c)
+{
+    int rc = claim(r);
+    if (rc)
+        return rc;
+    return lookup(r, conn, s, c);
+}
+
 void urk__reactor_kick(urk_reactor_t *r)
 {
     if (atomic_exchange(&r->wake_pending, 1))
@@ -1055,12 +1065,9 @@ int urk_send(urk_reactor_t *r, urk_conn_t conn, const void *data, uint32_t len, 
         return -EINVAL;
     if (!data)
         return -EFAULT;
-    int rc = claim(r);
-    if (rc)
-        return rc;
     uint32_t s;
     urk_conn_slot_t *c;
-    rc = lookup(r, conn, &s, &c);
+    int rc = conn_call(r, conn, &s, &c);
     if (rc)
         return rc;
     if (c->state == CS_CLOSING || c->shut_wr)
@@ -1116,12 +1123,9 @@ int urk_close(urk_reactor_t *r, urk_conn_t conn, uint32_t abort)
 {
     if (!r || abort > 1)
         return -EINVAL;
-    int rc = claim(r);
-    if (rc)
-        return rc;
     uint32_t s;
     urk_conn_slot_t *c;
-    rc = lookup(r, conn, &s, &c);
+    int rc = conn_call(r, conn, &s, &c);
     if (rc)
         return rc;
     begin_close(r, s, c, 1, abort || c->state == CS_CONNECTING);
@@ -1132,12 +1136,9 @@ int urk_conn_pause_recv(urk_reactor_t *r, urk_conn_t conn, uint32_t pause)
 {
     if (!r || pause > 1)
         return -EINVAL;
-    int rc = claim(r);
-    if (rc)
-        return rc;
     uint32_t s;
     urk_conn_slot_t *c;
-    rc = lookup(r, conn, &s, &c);
+    int rc = conn_call(r, conn, &s, &c);
     if (rc)
         return rc;
     if (c->state != CS_OPEN && c->state != CS_CONNECTING)
@@ -1160,12 +1161,9 @@ int urk_shutdown_write(urk_reactor_t *r, urk_conn_t conn)
 {
     if (!r)
         return -EINVAL;
-    int rc = claim(r);
-    if (rc)
-        return rc;
     uint32_t s;
     urk_conn_slot_t *c;
-    rc = lookup(r, conn, &s, &c);
+    int rc = conn_call(r, conn, &s, &c);
     if (rc)
         return rc;
     if (c->state != CS_OPEN && c->state != CS_CONNECTING)
@@ -1227,12 +1225,9 @@ int urk_conn_peer(urk_reactor_t *r, urk_conn_t conn, urk_addr_t *out)
 {
     if (!r || !out)
         return -EINVAL;
-    int rc = claim(r);
-    if (rc)
-        return rc;
     uint32_t s;
     urk_conn_slot_t *c;
-    rc = lookup(r, conn, &s, &c);
+    int rc = conn_call(r, conn, &s, &c);
     if (rc)
         return rc;
     memset(out, 0, sizeof *out);
@@ -1245,12 +1240,9 @@ int urk_conn_set_user(urk_reactor_t *r, urk_conn_t conn, uint64_t user)
 {
     if (!r)
         return -EINVAL;
-    int rc = claim(r);
-    if (rc)
-        return rc;
     uint32_t s;
     urk_conn_slot_t *c;
-    rc = lookup(r, conn, &s, &c);
+    int rc = conn_call(r, conn, &s, &c);
     if (rc)
         return rc;
     c->tag = user;
@@ -1261,12 +1253,9 @@ int urk_conn_user(urk_reactor_t *r, urk_conn_t conn, uint64_t *user)
 {
     if (!r || !user)
         return -EINVAL;
-    int rc = claim(r);
-    if (rc)
-        return rc;
     uint32_t s;
     urk_conn_slot_t *c;
-    rc = lookup(r, conn, &s, &c);
+    int rc = conn_call(r, conn, &s, &c);
     if (rc)
         return rc;
     *user = c->tag;
