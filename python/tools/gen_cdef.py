@@ -240,17 +240,24 @@ def main(argv=None):
     if args.stdout:
         sys.stdout.write(text)
         return 0
-    if args.check:
+    return write_or_check(args.output, text, args.check, "run python/tools/gen_cdef.py")
+
+
+def write_or_check(path, text, check, how_to_update):
+    """Writes text to path; with check, only compares and returns 1 (with a
+    message saying how_to_update) when path is stale. Shared by the header
+    generators (this one and tests/abi/gen_abi_facts.py)."""
+    if check:
         try:
-            with open(args.output, encoding="utf-8") as f:
+            with open(path, encoding="utf-8") as f:
                 current = f.read()
         except OSError:
             current = None
         if current != text:
-            sys.stderr.write("%s is stale: run python/tools/gen_cdef.py\n" % args.output)
+            sys.stderr.write("%s is stale: %s\n" % (path, how_to_update))
             return 1
         return 0
-    with open(args.output, "w", encoding="utf-8") as f:
+    with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return 0
 

@@ -149,3 +149,41 @@ def fd_of(obj):
         raise TypeError("expected a file descriptor or an object with fileno(), got %r"
                         % type(obj).__name__)
     return fileno()
+
+
+class CdataBatch:
+    """Storage shared by the batch views (CompletionBatch, EventBatch): one
+    cffi array of CTYPE, reused by every call that fills it, with a
+    memoryview over its bytes for struct-based decoding. Subclasses set
+    CTYPE and decode entries; only the first len(self) entries are valid."""
+
+    __slots__ = ("_arr", "_mv", "_n", "_cap")
+    CTYPE = None
+
+    def __init__(self, capacity):
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self._arr = ffi.new(self.CTYPE + "[]", capacity)
+        self._mv = memoryview(ffi.buffer(self._arr))
+        self._cap = capacity
+        self._n = 0
+
+    @property
+    def capacity(self):
+        """How many entries fit."""
+        return self._cap
+
+    @property
+    def raw(self):
+        """The underlying cdata array (first len(self) entries valid)."""
+        return self._arr
+
+    def _ensure(self, capacity):
+        if capacity > self._cap:
+            CdataBatch.__init__(self, capacity)
+
+    def __len__(self):
+        return self._n
+
+    def __bool__(self):
+        return self._n > 0

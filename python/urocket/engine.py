@@ -23,7 +23,7 @@ import struct
 
 from ._cdef import CONSTANTS as _K
 from ._ffi import ffi, lib
-from ._util import Handle, new_opts, record_type
+from ._util import CdataBatch, Handle, new_opts, record_type
 from .addr import Address, as_address
 from .errors import StateError, _check, error_from_code
 
@@ -83,7 +83,7 @@ class Event(collections.namedtuple("Event", "conn type res len buf user")):
         return EVENT_NAMES.get(self.type, "unknown")
 
 
-class EventBatch:
+class EventBatch(CdataBatch):
     """View over one cffi array of urk_event_t, filled by Reactor.poll().
 
     A reactor returns the same batch every poll: its contents are replaced by
@@ -94,30 +94,11 @@ class EventBatch:
     and peer(i) (the Address of an OPEN event).
     """
 
-    __slots__ = ("_arr", "_mv", "_n", "_cap")
+    __slots__ = ()
+    CTYPE = "urk_event_t"
 
     def __init__(self, capacity=256):
-        if capacity < 1:
-            raise ValueError("capacity must be >= 1")
-        self._arr = ffi.new("urk_event_t[]", capacity)
-        self._mv = memoryview(ffi.buffer(self._arr))
-        self._cap = capacity
-        self._n = 0
-
-    @property
-    def capacity(self):
-        return self._cap
-
-    @property
-    def raw(self):
-        """The underlying `urk_event_t[]` cdata (first len(self) valid)."""
-        return self._arr
-
-    def __len__(self):
-        return self._n
-
-    def __bool__(self):
-        return self._n > 0
+        super().__init__(capacity)
 
     def _check_index(self, i):
         if not 0 <= i < self._n:

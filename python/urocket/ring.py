@@ -12,7 +12,7 @@ import struct
 
 from ._cdef import CONSTANTS as _K
 from ._ffi import ffi, lib
-from ._util import Handle, fd_of, new_opts, record_type
+from ._util import CdataBatch, Handle, fd_of, new_opts, record_type
 from .addr import as_address
 from .errors import _check
 
@@ -67,7 +67,7 @@ class Completion(collections.namedtuple(
         return bool(self.flags & _F_BUFFER)
 
 
-class CompletionBatch:
+class CompletionBatch(CdataBatch):
     """View over one cffi array of urk_cqe_t, filled by Ring.complete().
 
     The batch a Ring returns is the same object every call: its contents are
@@ -76,35 +76,11 @@ class CompletionBatch:
     buf_id(i), data(i) (zero-copy memoryview) and bytes(i) (a copy).
     """
 
-    __slots__ = ("_arr", "_mv", "_n", "_cap")
+    __slots__ = ()
+    CTYPE = "urk_cqe_t"
 
     def __init__(self, capacity=64):
-        if capacity < 1:
-            raise ValueError("capacity must be >= 1")
-        self._arr = ffi.new("urk_cqe_t[]", capacity)
-        self._mv = memoryview(ffi.buffer(self._arr))
-        self._cap = capacity
-        self._n = 0
-
-    @property
-    def capacity(self):
-        """How many completions fit."""
-        return self._cap
-
-    @property
-    def raw(self):
-        """The underlying `urk_cqe_t[]` cdata (first len(self) entries valid)."""
-        return self._arr
-
-    def _ensure(self, capacity):
-        if capacity > self._cap:
-            self.__init__(capacity)
-
-    def __len__(self):
-        return self._n
-
-    def __bool__(self):
-        return self._n > 0
+        super().__init__(capacity)
 
     def __getitem__(self, i):
         n = self._n

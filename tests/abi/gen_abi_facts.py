@@ -224,20 +224,9 @@ def main(argv=None):
     if args.stdout:
         sys.stdout.write(text)
         return 0
-    if args.check:
-        try:
-            with open(args.output, encoding="utf-8") as f:
-                current = f.read()
-        except OSError:
-            current = None
-        if current != text:
-            sys.stderr.write("%s is stale: run `make -C bindings abi-facts-update`\n"
-                             % os.path.relpath(args.output, REPO))
-            return 1
-        return 0
-    with open(args.output, "w", encoding="utf-8") as f:
-        f.write(text)
-    return 0
+    return gen_cdef.write_or_check(
+        args.output, text, args.check,
+        "run `make -C bindings abi-facts-update` (%s)" % os.path.relpath(args.output, REPO))
 
 
 if __name__ == "__main__":
