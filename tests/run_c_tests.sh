@@ -17,7 +17,7 @@ for t in "$@"; do
     timeout -k 5 "$timeout_s" "$t" >"$log" 2>&1
   fi
   rc=$?
-  secs=$(printf '%.2f' "$(echo "$(date +%s.%N) - $start" | bc)")
+  secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
   case $rc in
     0) pass=$((pass+1)); printf 'PASS  %-40s %6ss\n' "$name" "$secs";;
     77) skip=$((skip+1)); printf 'SKIP  %-40s %s\n' "$name" "$(tail -n1 "$log")";;
