@@ -18,9 +18,9 @@ SAN ?=
 CFLAGS_LIB := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -fvisibility=hidden $(SAN) $(EXTRA_CFLAGS)
 LDLIBS_LIB := -luring -lpthread
 
-SRCS := $(sort $(wildcard shim/src/*.c))
+SRCS := $(sort $(wildcard shim/src/*.c shim/src/*/*.c))
 OBJS := $(patsubst shim/src/%.c,$(BUILD)/obj/%.o,$(SRCS))
-HDRS := shim/include/urocket.h $(wildcard shim/src/*.h)
+HDRS := shim/include/urocket.h $(wildcard shim/src/*.h shim/src/*/*.h)
 
 LIB_SO := $(BUILD)/liburocket.so.$(VERSION)
 LIB_A := $(BUILD)/liburocket.a
@@ -32,7 +32,8 @@ all: lib examples
 
 lib: $(LIB_SO) $(LIB_A)
 
-$(BUILD)/obj/%.o: shim/src/%.c $(HDRS) | $(BUILD)/obj
+$(BUILD)/obj/%.o: shim/src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_LIB) -c $< -o $@
 
 $(BUILD)/obj:
@@ -49,8 +50,10 @@ $(LIB_A): $(OBJS)
 	ar rcs $@ $(OBJS)
 
 # ---- dependencies (Debian packages) ----
-DEB_PKGS := liburing-dev python3-cffi python3-pytest python3-hypothesis mono-devel wrk \
-            python3-uvloop python3-matplotlib pkg-config clang libclang-rt-14-dev hyperfine
+DEB_PKGS := liburing-dev python3-cffi python3-pytest python3-hypothesis wrk nginx \
+            python3-uvloop python3-matplotlib pkg-config clang libclang-rt-14-dev hyperfine \
+            zlib1g-dev python3-setuptools python3-wheel python3-build python3-venv python3-pip mypy \
+            librust-tokio-dev strace
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
