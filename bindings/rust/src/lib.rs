@@ -6,22 +6,24 @@
 //!   [`LoadGen`]), [`Result`] with errno and the library's message, and
 //!   iterators over event batches. User code needs no `unsafe`.
 //!
-//! An echo server in pull mode (one thread drives one reactor):
+//! A minimal echo server in pull mode (one thread drives one reactor; see
+//! the README for one that handles backpressure):
 //!
 //! ```no_run
 //! use urocket::{Engine, EngineOptions, Event};
-//! let engine = Engine::new(&EngineOptions::default()).unwrap();
-//! engine.start().unwrap();
-//! let reactor = engine.reactor(0).unwrap();
-//! let mut events = reactor.events(256);
+//! # fn main() -> urocket::Result<()> {
+//! let engine = Engine::new(&EngineOptions::default())?;
+//! engine.start()?;
+//! let mut reactor = engine.reactor(0)?; // Send, not Sync: one thread drives it
 //! loop {
-//!     events.poll(None).unwrap();
+//!     let events = reactor.poll(None)?; // borrows the reactor until dropped
 //!     for ev in events.iter() {
 //!         if let Event::Data { conn, data, .. } = ev {
-//!             let _ = reactor.send(conn, data); // copied; fails only if conn is gone
+//!             events.send(conn, data)?; // copied into the engine
 //!         }
 //!     }
-//! }
+//! } // dropping the batch gives its receive buffers back
+//! # }
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -31,13 +33,14 @@ mod addr;
 mod engine;
 mod error;
 mod loadgen;
+mod reactor;
 mod ring;
+#[cfg(doctest)]
+mod soundness;
 
 pub use addr::Addr;
-pub use engine::{
-    ConnId, Engine, EngineOptions, EngineStats, Event, Events, Handler, Reactor, ReactorStats,
-    SendFlags,
-};
+pub use engine::{CloseReason, ConnId, Engine, EngineOptions, EngineStats, Handler, ReactorStats};
+pub use reactor::{Event, Events, NativeReactor, Reactor, SendFlags, Waker, DEFAULT_BATCH};
 pub use error::{Error, ErrorKind, Result};
 pub use loadgen::{Framing, LoadGen, LoadGenOptions, LoadGenResult, LoadGenSecond};
 pub use ring::{BufRing, BufRingOptions, Cqe, Ring, RingInfo, RingOptions, RingStats};

@@ -62,19 +62,20 @@ fn bufring_receives_and_recycles() {
 
 #[test]
 fn engine_create_start_stop_drop() {
-    let mut engine = Engine::new(&EngineOptions {
+    let engine = Engine::new(&EngineOptions {
         reactors: 2,
         buf_count: 64,
         ..Default::default()
     })
     .unwrap();
     assert!(engine.port().unwrap() > 0);
+    assert_eq!(engine.local_addr().unwrap().port(), engine.port().unwrap());
     assert_eq!(engine.reactor_count().unwrap(), 2);
     assert_eq!(engine.reactor(1).unwrap().index().unwrap(), 1);
     assert!(engine.reactor(2).is_err(), "no third reactor");
     engine.start().unwrap();
     engine.stop(Duration::ZERO).unwrap();
-    engine.stop(Duration::ZERO).unwrap();
+    engine.clone().stop(Duration::ZERO).unwrap();
     assert_eq!(engine.stats().unwrap().accepted, 0);
 }
 
