@@ -120,6 +120,8 @@ pub(crate) struct Inner {
     ptr: NonNull<sys::urk_engine_t>,
     host: std::net::IpAddr,
     pub(crate) stopping: AtomicBool,
+    /// Receive buffers per reactor (urk_engine_opts_t.buf_count in effect).
+    pub(crate) buf_count: u32,
     pub(crate) slots: Box<[Slot]>,
     native: AtomicBool,
     // Dropped after urk_engine_destroy, which joins the threads that use it.
@@ -219,6 +221,7 @@ impl Engine {
             ptr,
             host: opts.addr.ip(),
             stopping: AtomicBool::new(false),
+            buf_count: o.buf_count,
             slots: Box::new([]),
             native: AtomicBool::new(false),
             handler: Mutex::new(None),
@@ -287,6 +290,12 @@ impl Engine {
             return Err(Error::from_code(-sys::URK_ETHREAD)); // it would join itself
         }
         self.inner.stopping.store(true, Ordering::SeqCst);
+        for s in self.inner.slots.iter() {
+            // A host loop waiting on the reactor's fd sees it readable and
+            // learns the state at its next poll.
+            // SAFETY: wake is callable from any thread.
+            unsafe { sys::urk_reactor_wake(s.ptr.as_ptr()) };
+        }
         for s in self.inner.slots.iter() {
             while s.busy.load(Ordering::SeqCst) {
                 // SAFETY: wake is callable from any thread.

@@ -37,6 +37,8 @@ mod reactor;
 mod ring;
 #[cfg(doctest)]
 mod soundness;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use addr::Addr;
 pub use engine::{CloseReason, ConnId, Engine, EngineOptions, EngineStats, Handler, ReactorStats};

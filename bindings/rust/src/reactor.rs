@@ -255,6 +255,46 @@ impl Reactor {
         })
     }
 
+    /// Polls without tracking the DATA buffers: the caller owns each one
+    /// delivered and gives it back with `release_detached` (used by the
+    /// tokio driver, whose streams keep buffers zero-copy). The events are
+    /// `raw_events()[..n]`.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn poll_detached(&mut self, timeout: Option<Duration>) -> Result<usize> {
+        self.enter()?;
+        self.release_held();
+        let max = self.buf.len() as u32;
+        // SAFETY: live reactor; buf has room for max events.
+        let rc = unsafe {
+            sys::urk_reactor_poll(self.ptr.as_ptr(), self.buf.as_mut_ptr(), max, timeout_ms(timeout))
+        };
+        self.leave();
+        check(rc).map(|n| n as usize)
+    }
+
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn raw_events(&self) -> &[sys::urk_event_t] {
+        &self.buf
+    }
+
+    /// # Safety
+    /// Each handle came from `poll_detached`, was not given back yet, and no
+    /// slice of its buffer is used after this call.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) unsafe fn release_detached(&self, bufs: &[u32]) -> Result<()> {
+        if bufs.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: per the contract above.
+        self.call(|r| unsafe { sys::urk_reactor_release(r, bufs.as_ptr(), bufs.len() as u32) })
+            .map(drop)
+    }
+
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn buf_count(&self) -> u32 {
+        self.inner.buf_count
+    }
+
     /// Gives held buffers back; the caller is inside a call (entered).
     fn release_held(&mut self) {
         if self.held.is_empty() {
