@@ -40,6 +40,12 @@ mod soundness;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
+// The README's examples compile as doctests (with the tokio feature, which
+// one of them needs).
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use addr::Addr;
 pub use engine::{CloseReason, ConnId, Engine, EngineOptions, EngineStats, Handler, ReactorStats};
 pub use reactor::{Event, Events, NativeReactor, Reactor, SendFlags, Waker, DEFAULT_BATCH};
