@@ -34,7 +34,10 @@ fn serve(mut reactor: Reactor) -> urocket::Result<()> {
                     if let Some(o) = owed.remove(&conn) {
                         // Over the limit on purpose: reading is paused, so
                         // this is bounded by what arrived meanwhile.
-                        let force = SendFlags { force: true, ..SendFlags::default() };
+                        let force = SendFlags {
+                            force: true,
+                            ..SendFlags::default()
+                        };
                         let _ = events.send_with(conn, &o, force, 0);
                         let _ = events.pause_recv(conn, false);
                     }
@@ -58,9 +61,17 @@ fn main() -> urocket::Result<()> {
     };
     let engine = Engine::new(&opts)?;
     engine.start()?;
-    println!("listening on {} with {} reactor(s)", engine.local_addr()?, engine.reactor_count()?);
+    println!(
+        "listening on {} with {} reactor(s)",
+        engine.local_addr()?,
+        engine.reactor_count()?
+    );
     let workers: Vec<_> = (0..engine.reactor_count()?)
-        .map(|i| engine.reactor(i).map(|r| std::thread::spawn(move || serve(r))))
+        .map(|i| {
+            engine
+                .reactor(i)
+                .map(|r| std::thread::spawn(move || serve(r)))
+        })
         .collect::<urocket::Result<_>>()?;
     for w in workers {
         w.join().expect("reactor thread panicked")?;

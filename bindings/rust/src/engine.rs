@@ -100,9 +100,29 @@ pub trait Handler: Send + Sync + 'static {
     /// The buffer goes back to the engine when this returns: copy what you keep.
     fn on_data(&self, _reactor: &NativeReactor<'_>, _conn: ConnId, _data: &[u8]) {}
     fn on_writable(&self, _reactor: &NativeReactor<'_>, _conn: ConnId) {}
-    fn on_close(&self, _reactor: &NativeReactor<'_>, _conn: ConnId, _reason: io::Result<CloseReason>) {}
-    fn on_send_done(&self, _reactor: &NativeReactor<'_>, _conn: ConnId, _result: io::Result<usize>, _tag: u64) {}
-    fn on_connect_failed(&self, _reactor: &NativeReactor<'_>, _conn: ConnId, _error: io::Error, _tag: u64) {}
+    fn on_close(
+        &self,
+        _reactor: &NativeReactor<'_>,
+        _conn: ConnId,
+        _reason: io::Result<CloseReason>,
+    ) {
+    }
+    fn on_send_done(
+        &self,
+        _reactor: &NativeReactor<'_>,
+        _conn: ConnId,
+        _result: io::Result<usize>,
+        _tag: u64,
+    ) {
+    }
+    fn on_connect_failed(
+        &self,
+        _reactor: &NativeReactor<'_>,
+        _conn: ConnId,
+        _error: io::Error,
+        _tag: u64,
+    ) {
+    }
 }
 
 /// One reactor's bookkeeping, shared by the engine and its handle.
@@ -258,7 +278,12 @@ impl Engine {
 
     /// Native mode: one C thread per reactor calling `handler`.
     pub fn start_native<H: Handler>(&self, handler: H) -> Result<()> {
-        if self.inner.slots.iter().any(|s| s.claimed.load(Ordering::Acquire)) {
+        if self
+            .inner
+            .slots
+            .iter()
+            .any(|s| s.claimed.load(Ordering::Acquire))
+        {
             return Err(Error::from_code(-sys::URK_ESTATE)); // a pull handle exists
         }
         let mut slot = self.inner.handler.lock().unwrap_or_else(|e| e.into_inner());
@@ -360,7 +385,11 @@ impl Engine {
 
     /// Counters of reactor `index`, from any thread.
     pub fn reactor_stats(&self, index: u32) -> Result<ReactorStats> {
-        let slot = self.inner.slots.get(index as usize).ok_or_else(|| Error::from_code(-34))?;
+        let slot = self
+            .inner
+            .slots
+            .get(index as usize)
+            .ok_or_else(|| Error::from_code(-34))?;
         let mut s = ReactorStats::zeroed();
         // SAFETY: live reactor (the engine is alive), valid out pointer;
         // stats may be read from any thread.
@@ -375,4 +404,3 @@ impl Engine {
         Ok(s)
     }
 }
-

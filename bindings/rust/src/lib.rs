@@ -48,9 +48,9 @@ pub struct ReadmeDoctests;
 
 pub use addr::Addr;
 pub use engine::{CloseReason, ConnId, Engine, EngineOptions, EngineStats, Handler, ReactorStats};
-pub use reactor::{Event, Events, NativeReactor, Reactor, SendFlags, Waker, DEFAULT_BATCH};
 pub use error::{Error, ErrorKind, Result};
 pub use loadgen::{Framing, LoadGen, LoadGenOptions, LoadGenResult, LoadGenSecond};
+pub use reactor::{Event, Events, NativeReactor, Reactor, SendFlags, Waker, DEFAULT_BATCH};
 pub use ring::{BufRing, BufRingOptions, Cqe, Ring, RingInfo, RingOptions, RingStats};
 
 use std::ffi::CStr;

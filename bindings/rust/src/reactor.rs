@@ -1,5 +1,7 @@
 use crate::addr::Addr;
-use crate::engine::{close_reason, send_result, CloseReason, ConnId, Handler, Inner, ReactorStats, Slot};
+use crate::engine::{
+    close_reason, send_result, CloseReason, ConnId, Handler, Inner, ReactorStats, Slot,
+};
 use crate::error::{check, Error, Result};
 use crate::sys;
 use std::cell::Cell;
@@ -54,7 +56,13 @@ macro_rules! conn_methods {
             self.send_with(conn, data, SendFlags::default(), 0)
         }
 
-        pub fn send_with(&self, conn: ConnId, data: &[u8], flags: SendFlags, tag: u64) -> Result<()> {
+        pub fn send_with(
+            &self,
+            conn: ConnId,
+            data: &[u8],
+            flags: SendFlags,
+            tag: u64,
+        ) -> Result<()> {
             let len = u32::try_from(data.len()).map_err(|_| Error::from_code(-22))?;
             let mut f = 0;
             if flags.notify {
@@ -71,26 +79,30 @@ macro_rules! conn_methods {
         /// Graceful close: queued sends finish, then FIN. [`Event::Closed`] follows.
         pub fn close(&self, conn: ConnId) -> Result<()> {
             // SAFETY: live reactor.
-            self.call(|r| unsafe { sys::urk_close(r, conn.0, 0) }).map(drop)
+            self.call(|r| unsafe { sys::urk_close(r, conn.0, 0) })
+                .map(drop)
         }
 
         /// Abortive close (RST); queued sends fail.
         pub fn abort(&self, conn: ConnId) -> Result<()> {
             // SAFETY: live reactor.
-            self.call(|r| unsafe { sys::urk_close(r, conn.0, 1) }).map(drop)
+            self.call(|r| unsafe { sys::urk_close(r, conn.0, 1) })
+                .map(drop)
         }
 
         /// Stops (true) or resumes (false) reading from `conn`: backpressure
         /// for a peer that sends faster than it reads.
         pub fn pause_recv(&self, conn: ConnId, pause: bool) -> Result<()> {
             // SAFETY: live reactor.
-            self.call(|r| unsafe { sys::urk_conn_pause_recv(r, conn.0, pause as u32) }).map(drop)
+            self.call(|r| unsafe { sys::urk_conn_pause_recv(r, conn.0, pause as u32) })
+                .map(drop)
         }
 
         /// FIN after queued sends; reading goes on.
         pub fn shutdown_write(&self, conn: ConnId) -> Result<()> {
             // SAFETY: live reactor.
-            self.call(|r| unsafe { sys::urk_shutdown_write(r, conn.0) }).map(drop)
+            self.call(|r| unsafe { sys::urk_shutdown_write(r, conn.0) })
+                .map(drop)
         }
 
         /// Opens an outgoing connection; [`Event::Open`] (with `tag`) or
@@ -113,7 +125,8 @@ macro_rules! conn_methods {
         /// A value echoed in the `user` of the connection's later events.
         pub fn set_user(&self, conn: ConnId, user: u64) -> Result<()> {
             // SAFETY: live reactor.
-            self.call(|r| unsafe { sys::urk_conn_set_user(r, conn.0, user) }).map(drop)
+            self.call(|r| unsafe { sys::urk_conn_set_user(r, conn.0, user) })
+                .map(drop)
         }
 
         pub fn user(&self, conn: ConnId) -> Result<u64> {
@@ -170,7 +183,9 @@ unsafe impl Send for Reactor {}
 
 impl std::fmt::Debug for Reactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reactor").field("index", &self.index).finish()
+        f.debug_struct("Reactor")
+            .field("index", &self.index)
+            .finish()
     }
 }
 
@@ -236,7 +251,12 @@ impl Reactor {
         let max = self.buf.len() as u32;
         // SAFETY: live reactor; buf has room for max events.
         let rc = unsafe {
-            sys::urk_reactor_poll(self.ptr.as_ptr(), self.buf.as_mut_ptr(), max, timeout_ms(timeout))
+            sys::urk_reactor_poll(
+                self.ptr.as_ptr(),
+                self.buf.as_mut_ptr(),
+                max,
+                timeout_ms(timeout),
+            )
         };
         let len = check(rc).map(|n| n as usize);
         if let Ok(n) = len {
@@ -266,7 +286,12 @@ impl Reactor {
         let max = self.buf.len() as u32;
         // SAFETY: live reactor; buf has room for max events.
         let rc = unsafe {
-            sys::urk_reactor_poll(self.ptr.as_ptr(), self.buf.as_mut_ptr(), max, timeout_ms(timeout))
+            sys::urk_reactor_poll(
+                self.ptr.as_ptr(),
+                self.buf.as_mut_ptr(),
+                max,
+                timeout_ms(timeout),
+            )
         };
         self.leave();
         check(rc).map(|n| n as usize)
@@ -303,7 +328,11 @@ impl Reactor {
         // SAFETY: live reactor; every handle was delivered to us and not
         // released, and no slice of them is borrowed any more (&mut self).
         let rc = unsafe {
-            sys::urk_reactor_release(self.ptr.as_ptr(), self.held.as_ptr(), self.held.len() as u32)
+            sys::urk_reactor_release(
+                self.ptr.as_ptr(),
+                self.held.as_ptr(),
+                self.held.len() as u32,
+            )
         };
         // On failure (a call from another thread than the owner) they stay
         // held and the owner's next poll gives them back.
@@ -422,7 +451,10 @@ impl std::ops::Deref for Events<'_> {
 
 impl<'a> IntoIterator for &'a Events<'_> {
     type Item = Event<'a>;
-    type IntoIter = std::iter::FilterMap<std::slice::Iter<'a, sys::urk_event_t>, fn(&sys::urk_event_t) -> Option<Event<'_>>>;
+    type IntoIter = std::iter::FilterMap<
+        std::slice::Iter<'a, sys::urk_event_t>,
+        fn(&sys::urk_event_t) -> Option<Event<'_>>,
+    >;
     fn into_iter(self) -> Self::IntoIter {
         self.reactor.buf[..self.len]
             .iter()
@@ -613,7 +645,11 @@ unsafe extern "C" fn tramp_open(
     // SAFETY: peer is valid for the call.
     let peer = std_addr(&Addr(unsafe { *peer }));
     // SAFETY: called by the engine with the user pointer we installed.
-    unsafe { with_handler(r, conn, user, |h, re| h.on_open(re, ConnId(conn), peer, tag)) }
+    unsafe {
+        with_handler(r, conn, user, |h, re| {
+            h.on_open(re, ConnId(conn), peer, tag)
+        })
+    }
 }
 
 unsafe extern "C" fn tramp_data(
@@ -640,9 +676,18 @@ unsafe extern "C" fn tramp_writable(r: *mut sys::urk_reactor_t, conn: u64, user:
     unsafe { with_handler(r, conn, user, |h, re| h.on_writable(re, ConnId(conn))) }
 }
 
-unsafe extern "C" fn tramp_close(r: *mut sys::urk_reactor_t, conn: u64, reason: i32, user: *mut sys::c_void) {
+unsafe extern "C" fn tramp_close(
+    r: *mut sys::urk_reactor_t,
+    conn: u64,
+    reason: i32,
+    user: *mut sys::c_void,
+) {
     // SAFETY: as above (conn 0: nothing to abort, it is closed already).
-    unsafe { with_handler(r, 0, user, |h, re| h.on_close(re, ConnId(conn), close_reason(reason))) }
+    unsafe {
+        with_handler(r, 0, user, |h, re| {
+            h.on_close(re, ConnId(conn), close_reason(reason))
+        })
+    }
 }
 
 unsafe extern "C" fn tramp_send_done(
@@ -653,7 +698,11 @@ unsafe extern "C" fn tramp_send_done(
     user: *mut sys::c_void,
 ) {
     // SAFETY: as above.
-    unsafe { with_handler(r, conn, user, |h, re| h.on_send_done(re, ConnId(conn), send_result(res), tag)) }
+    unsafe {
+        with_handler(r, conn, user, |h, re| {
+            h.on_send_done(re, ConnId(conn), send_result(res), tag)
+        })
+    }
 }
 
 unsafe extern "C" fn tramp_connect_failed(

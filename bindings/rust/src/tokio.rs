@@ -46,8 +46,8 @@
 //! }
 //! ```
 use crate::engine::close_reason;
-use crate::{ConnId, Engine, EngineOptions, Error, ErrorKind, Reactor};
 use crate::{addr::Addr, sys};
+use crate::{ConnId, Engine, EngineOptions, Error, ErrorKind, Reactor};
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, Interest, ReadBuf};
 use std::cell::RefCell;
@@ -70,7 +70,11 @@ const CONNECT_TAG: u64 = 1;
 
 enum Chunk {
     /// An engine receive buffer, valid until given back.
-    Held { buf: u32, ptr: *const u8, len: usize },
+    Held {
+        buf: u32,
+        ptr: *const u8,
+        len: usize,
+    },
     Owned(Vec<u8>),
 }
 
@@ -173,7 +177,16 @@ impl Shared {
 
     fn dispatch(&mut self, e: &sys::urk_event_t) {
         let id = ConnId(e.conn);
-        let Shared { fd, conns, accepted, accept_waker, held, held_cap, releases, .. } = self;
+        let Shared {
+            fd,
+            conns,
+            accepted,
+            accept_waker,
+            held,
+            held_cap,
+            releases,
+            ..
+        } = self;
         let reactor = fd.get_ref();
         match e.r#type {
             sys::URK_EV_OPEN => {
@@ -184,7 +197,13 @@ impl Shared {
                     c.peer = peer;
                     wake(&mut c.write_waker);
                 } else if e.user == 0 {
-                    conns.insert(id, Conn { peer, ..Conn::default() });
+                    conns.insert(
+                        id,
+                        Conn {
+                            peer,
+                            ..Conn::default()
+                        },
+                    );
                     accepted.push_back(id);
                     wake(accept_waker);
                 } else {
@@ -203,7 +222,11 @@ impl Shared {
                 }
                 if *held < *held_cap && !e.data.is_null() {
                     *held += 1;
-                    c.rx.push_back(Chunk::Held { buf: e.buf, ptr: e.data, len });
+                    c.rx.push_back(Chunk::Held {
+                        buf: e.buf,
+                        ptr: e.data,
+                        len,
+                    });
                 } else {
                     c.rx.push_back(Chunk::Owned(raw_bytes(e).to_vec()));
                     releases.push(e.buf);
@@ -342,7 +365,10 @@ impl LocalReactor {
             let mut sh = self.shared.borrow_mut();
             if let Some(id) = sh.accepted.pop_front() {
                 let peer = sh.conns.get(&id).and_then(|c| c.peer);
-                let stream = Stream { shared: self.shared.clone(), id };
+                let stream = Stream {
+                    shared: self.shared.clone(),
+                    id,
+                };
                 let peer = peer.unwrap_or_else(|| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
                 return Poll::Ready(Ok((stream, peer)));
             }
@@ -362,10 +388,19 @@ impl LocalReactor {
                 return Err(e);
             }
             let id = sh.reactor().connect(addr, CONNECT_TAG)?;
-            sh.conns.insert(id, Conn { connecting: true, ..Conn::default() });
+            sh.conns.insert(
+                id,
+                Conn {
+                    connecting: true,
+                    ..Conn::default()
+                },
+            );
             sh.touch();
             // Dropping the future drops the stream, which closes the id.
-            Stream { shared: self.shared.clone(), id }
+            Stream {
+                shared: self.shared.clone(),
+                id,
+            }
         };
         poll_fn(|cx| {
             let mut sh = stream.shared.borrow_mut();
@@ -418,7 +453,13 @@ impl Stream {
     /// Frees the front chunk once read; resumes receiving below half the
     /// pause threshold.
     fn consumed(sh: &mut Shared, id: ConnId, mut amt: usize) {
-        let Shared { fd, conns, held, releases, .. } = sh;
+        let Shared {
+            fd,
+            conns,
+            held,
+            releases,
+            ..
+        } = sh;
         let c = conns.get_mut(&id).expect("a stream's connection");
         while amt > 0 {
             let Some(front) = c.rx.front() else { break };
@@ -466,7 +507,10 @@ impl Stream {
 
     fn write_error(c: &Conn, ended: Option<io::Error>) -> Option<io::Error> {
         if c.write_shut {
-            return Some(io::Error::new(io::ErrorKind::BrokenPipe, "write half shut down"));
+            return Some(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write half shut down",
+            ));
         }
         if c.closed.is_some() {
             return Some(io::Error::from(io::ErrorKind::NotConnected));
@@ -476,7 +520,11 @@ impl Stream {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
@@ -522,7 +570,8 @@ impl AsyncBufRead for Stream {
         // so not while this borrow of self lives; the driver never removes
         // a live stream's chunks, and the engine's memory lives as long as
         // the reactor this stream's shared state owns.
-        let bytes = unsafe { std::slice::from_raw_parts(front.ptr().add(c.off), front.len() - c.off) };
+        let bytes =
+            unsafe { std::slice::from_raw_parts(front.ptr().add(c.off), front.len() - c.off) };
         Poll::Ready(Ok(bytes))
     }
 
@@ -533,7 +582,11 @@ impl AsyncBufRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
@@ -645,7 +698,9 @@ impl Server {
         }
         let mut result = Ok(());
         for t in threads {
-            let r = t.join().unwrap_or_else(|_| Err(io::Error::other("a reactor thread panicked")));
+            let r = t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a reactor thread panicked")));
             if result.is_ok() {
                 result = r;
             }
@@ -659,7 +714,9 @@ where
     F: Fn(Stream) -> Fut + 'static,
     Fut: Future<Output = io::Result<()>> + 'static,
 {
-    let rt = ::tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = ::tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let local = ::tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let lr = LocalReactor::new(reactor)?;
@@ -685,6 +742,9 @@ where
     F: Fn(Stream) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = io::Result<()>> + 'static,
 {
-    Server::bind(&EngineOptions { addr, ..EngineOptions::default() })?.run(handler)
+    Server::bind(&EngineOptions {
+        addr,
+        ..EngineOptions::default()
+    })?
+    .run(handler)
 }
-

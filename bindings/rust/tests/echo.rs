@@ -207,7 +207,11 @@ fn outgoing_connections_through_the_engine() {
                     }
                 }
                 Event::Closed { reason, .. } => {
-                    assert_eq!(reason.as_ref().unwrap(), &CloseReason::Local, "closed by us");
+                    assert_eq!(
+                        reason.as_ref().unwrap(),
+                        &CloseReason::Local,
+                        "closed by us"
+                    );
                     if finished.fetch_add(1, Ordering::AcqRel) + 1 == 3 {
                         stop.store(true, Ordering::Release);
                     }
@@ -240,7 +244,12 @@ impl Handler for NativeEcho {
         )
         .unwrap();
     }
-    fn on_close(&self, _r: &NativeReactor<'_>, _conn: ConnId, reason: std::io::Result<CloseReason>) {
+    fn on_close(
+        &self,
+        _r: &NativeReactor<'_>,
+        _conn: ConnId,
+        reason: std::io::Result<CloseReason>,
+    ) {
         assert!(reason.is_ok(), "{reason:?}");
         self.closed.fetch_add(1, Ordering::AcqRel);
     }

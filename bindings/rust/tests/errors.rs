@@ -70,7 +70,11 @@ fn bad_arguments() {
     assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
     assert!(engine.waker(1).is_err() && engine.reactor_stats(1).is_err());
     let _r = engine.reactor(0).unwrap();
-    assert_eq!(engine.reactor(0).unwrap_err().kind(), ErrorKind::State, "handed out once");
+    assert_eq!(
+        engine.reactor(0).unwrap_err().kind(),
+        ErrorKind::State,
+        "handed out once"
+    );
     let io: std::io::Error = Error::from_code(-sys::URK_ESTALE_ID).into();
     assert_eq!(io.kind(), std::io::ErrorKind::NotConnected);
     let io: std::io::Error = Error::from_code(-11).into();
@@ -194,7 +198,11 @@ fn stale_ids_and_wrong_threads() {
     let mut user = 0;
     let mut reason = None;
     wait_for(&mut r, &mut |e| match e {
-        Event::Closed { conn, user: u, reason: why } if *conn == id => {
+        Event::Closed {
+            conn,
+            user: u,
+            reason: why,
+        } if *conn == id => {
             user = *u;
             reason = Some(why.as_ref().map(|r| *r).map_err(|e| e.kind()));
             true
@@ -219,7 +227,10 @@ fn stale_ids_and_wrong_threads() {
     );
     engine.stop(Duration::ZERO).unwrap();
     // After stop the handle reports the state, on any thread.
-    assert_eq!(r.poll(Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::State);
+    assert_eq!(
+        r.poll(Some(Duration::ZERO)).unwrap_err().kind(),
+        ErrorKind::State
+    );
     assert_eq!(r.send(id, b"x").unwrap_err().kind(), ErrorKind::State);
     assert!(engine.is_stopped());
 }
@@ -263,7 +274,11 @@ fn timeouts_round_up() {
     for _ in 0..5 {
         assert_eq!(r.poll(Some(Duration::from_micros(10))).unwrap().len(), 0);
     }
-    assert!(t0.elapsed() >= Duration::from_millis(5), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(5),
+        "{:?}",
+        t0.elapsed()
+    );
     assert_eq!(r.poll(Some(Duration::ZERO)).unwrap().len(), 0);
 }
 

@@ -97,7 +97,10 @@ fn the_next_poll_gets_fresh_bytes_only_after_the_batch_is_gone() {
         });
         // Dropped: the single buffer is back, so BBBB can arrive.
         let next = with_data(&mut r, |_, d| d.to_vec());
-        assert_eq!((copy.as_slice(), next.as_slice()), (&b"AAAA"[..], &b"BBBB"[..]));
+        assert_eq!(
+            (copy.as_slice(), next.as_slice()),
+            (&b"AAAA"[..], &b"BBBB"[..])
+        );
     }
 }
 
@@ -112,7 +115,9 @@ fn a_leaked_batch_is_given_back_by_the_next_poll() {
             sock.write_all(&msg).unwrap();
             for _ in 0..200 {
                 let events = r.poll(Some(Duration::from_millis(50))).unwrap();
-                let got = events.iter().any(|e| matches!(e, Event::Data { data, .. } if data == msg));
+                let got = events
+                    .iter()
+                    .any(|e| matches!(e, Event::Data { data, .. } if data == msg));
                 // Leaking the batch must not starve the one-buffer reactor.
                 std::mem::forget(events);
                 if got {
@@ -121,7 +126,11 @@ fn a_leaked_batch_is_given_back_by_the_next_poll() {
                 assert!(round < 3);
             }
         }
-        assert_eq!(r.stats().unwrap().bufs_held, 1, "only the last batch's buffer is out");
+        assert_eq!(
+            r.stats().unwrap().bufs_held,
+            1,
+            "only the last batch's buffer is out"
+        );
         r.poll(Some(Duration::ZERO)).unwrap();
         assert_eq!(r.stats().unwrap().bufs_held, 0);
     }

@@ -11,7 +11,10 @@ use urocket::tokio::{LocalReactor, Server, Stream};
 use urocket::{Engine, EngineOptions};
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 async fn echo(mut s: Stream) -> std::io::Result<()> {
@@ -37,7 +40,9 @@ where
     let t = std::thread::spawn(move || server.run(handler));
     client(addr);
     engine.stop(Duration::from_millis(100)).unwrap();
-    t.join().unwrap().expect("run ends cleanly when the engine stops");
+    t.join()
+        .unwrap()
+        .expect("run ends cleanly when the engine stops");
 }
 
 /// Writes payload and reads the echo back concurrently (tokio client),
@@ -65,7 +70,10 @@ async fn round_trip(addr: SocketAddr, payload: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn echo_with_tokio_clients_is_byte_exact() {
-    let opts = EngineOptions { reactors: 2, ..Default::default() };
+    let opts = EngineOptions {
+        reactors: 2,
+        ..Default::default()
+    };
     with_server(opts, echo, |addr| {
         rt().block_on(async {
             let mut tasks = Vec::new();
@@ -75,7 +83,10 @@ fn echo_with_tokio_clients_is_byte_exact() {
                     for _ in 0..5 {
                         let len = 1 + rng.below(if c % 2 == 0 { 400_000 } else { 3000 }) as usize;
                         let payload = rng.bytes(len);
-                        assert!(round_trip(addr, payload.clone()).await == payload, "echo of {len} bytes");
+                        assert!(
+                            round_trip(addr, payload.clone()).await == payload,
+                            "echo of {len} bytes"
+                        );
                     }
                 }));
             }
@@ -90,7 +101,11 @@ fn echo_with_tokio_clients_is_byte_exact() {
 fn backpressure_from_the_send_limit_keeps_every_byte() {
     // The client writes 4 MiB before it reads anything: the server's writes
     // hit the 32 KiB send limit and wait; its reads pause in turn.
-    let opts = EngineOptions { send_limit: 32 * 1024, buf_count: 64, ..Default::default() };
+    let opts = EngineOptions {
+        send_limit: 32 * 1024,
+        buf_count: 64,
+        ..Default::default()
+    };
     with_server(opts, echo, |addr| {
         let payload = Rng::new(5).bytes(4 << 20);
         rt().block_on(async {
@@ -117,7 +132,10 @@ fn buffered_reads_lend_engine_buffers() {
         rt().block_on(async {
             let text: String = (0..2000).map(|i| format!("line {i} of text\n")).collect();
             let back = round_trip(addr, text.clone().into_bytes()).await;
-            assert!(String::from_utf8(back).unwrap() == text.to_uppercase(), "line echo differs");
+            assert!(
+                String::from_utf8(back).unwrap() == text.to_uppercase(),
+                "line echo differs"
+            );
         });
     });
 }
@@ -135,7 +153,10 @@ fn unread_connections_do_not_starve_the_others() {
         s.write_all(&first).await?;
         echo(s).await
     };
-    let opts = EngineOptions { buf_count: 8, ..Default::default() };
+    let opts = EngineOptions {
+        buf_count: 8,
+        ..Default::default()
+    };
     with_server(opts, handler, |addr| {
         rt().block_on(async {
             let mut idle = Vec::new();
@@ -162,7 +183,11 @@ fn unread_connections_do_not_starve_the_others() {
 
 #[test]
 fn outgoing_connection_eof_and_shutdown() {
-    let engine = Engine::new(&EngineOptions { flags: urocket::sys::URK_ENGINE_NO_LISTEN, ..Default::default() }).unwrap();
+    let engine = Engine::new(&EngineOptions {
+        flags: urocket::sys::URK_ENGINE_NO_LISTEN,
+        ..Default::default()
+    })
+    .unwrap();
     engine.start().unwrap();
     let reactor = engine.reactor(0).unwrap();
     let local = tokio::task::LocalSet::new();

@@ -38,7 +38,11 @@ impl Responses {
     }
     pub const MAX: usize = 64;
     /// Calls `f` with slices that hold `count` responses in all.
-    pub fn each<E>(&self, mut count: usize, mut f: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+    pub fn each<E>(
+        &self,
+        mut count: usize,
+        mut f: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
         while count > 0 {
             let n = count.min(64);
             f(&self.0[..n * RESPONSE.len()])?;
@@ -62,8 +66,12 @@ pub fn args() -> (u16, u32) {
             .find(|w| names.contains(&w[0].as_str()))
             .map(|w| w[1].clone())
     };
-    let port = get(&["--port"]).and_then(|p| p.parse().ok()).unwrap_or(8080);
-    let n = get(&["--reactors", "--threads"]).and_then(|p| p.parse().ok()).unwrap_or(1);
+    let port = get(&["--port"])
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080);
+    let n = get(&["--reactors", "--threads"])
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1);
     (port, n)
 }
 
@@ -73,7 +81,10 @@ mod tests {
     #[test]
     fn counts_split_terminators_once() {
         let mut s = 0;
-        assert_eq!(count_requests(b"GET / HTTP/1.1\r\n\r\nGET /\r\n\r", &mut s), 1);
+        assert_eq!(
+            count_requests(b"GET / HTTP/1.1\r\n\r\nGET /\r\n\r", &mut s),
+            1
+        );
         assert_eq!(count_requests(b"\n", &mut s), 1);
         assert_eq!(count_requests(b"\r\n\r\n\r\n\r\n", &mut s), 2);
         assert_eq!(s, 0);

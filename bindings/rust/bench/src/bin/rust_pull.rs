@@ -42,7 +42,10 @@ fn serve(mut reactor: Reactor) -> urocket::Result<()> {
                 }
                 Event::Writable { conn, .. } => {
                     if let Some(n) = owed.remove(&conn) {
-                        let force = SendFlags { force: true, ..SendFlags::default() };
+                        let force = SendFlags {
+                            force: true,
+                            ..SendFlags::default()
+                        };
                         let _ = responses.each(n, |b| events.send_with(conn, b, force, 0));
                         let _ = events.pause_recv(conn, false);
                     }
@@ -66,7 +69,11 @@ fn main() -> urocket::Result<()> {
     engine.start()?;
     println!("listening on {}", engine.local_addr()?);
     let threads: Vec<_> = (0..engine.reactor_count()?)
-        .map(|i| engine.reactor(i).map(|r| std::thread::spawn(move || serve(r))))
+        .map(|i| {
+            engine
+                .reactor(i)
+                .map(|r| std::thread::spawn(move || serve(r)))
+        })
         .collect::<urocket::Result<_>>()?;
     for t in threads {
         t.join().expect("reactor thread")?;

@@ -25,7 +25,9 @@ async fn conn(mut s: tokio::net::TcpStream) -> std::io::Result<()> {
 }
 
 fn run(addr: SocketAddr) -> std::io::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let sock = tokio::net::TcpSocket::new_v4()?;
@@ -46,7 +48,9 @@ fn main() -> std::io::Result<()> {
     let (port, threads) = args();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     println!("listening on {addr}");
-    let ts: Vec<_> = (0..threads.max(1)).map(|_| std::thread::spawn(move || run(addr))).collect();
+    let ts: Vec<_> = (0..threads.max(1))
+        .map(|_| std::thread::spawn(move || run(addr)))
+        .collect();
     for t in ts {
         t.join().expect("server thread")?;
     }

@@ -34,6 +34,9 @@ fn main() -> std::io::Result<()> {
     let back = client.join().expect("client thread")?;
     assert_eq!(back, b"ping");
     engine.stop(Duration::from_millis(100))?;
-    println!("consumer: liburocket {} loaded, echo ok", urocket::version_string());
+    println!(
+        "consumer: liburocket {} loaded, echo ok",
+        urocket::version_string()
+    );
     Ok(())
 }
