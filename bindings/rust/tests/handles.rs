@@ -114,3 +114,14 @@ fn address_round_trip() {
     let c: Addr = "[::1]:80".parse::<std::net::SocketAddr>().unwrap().into();
     assert_eq!(c.to_string(), "[::1]:80");
 }
+
+#[test]
+fn reactor_fd_is_its_eventfd() {
+    use std::os::fd::{AsFd, AsRawFd};
+    let engine = Engine::new(&EngineOptions::default()).unwrap();
+    let reactor = engine.reactor(0).unwrap();
+    let fd = reactor.as_raw_fd();
+    assert_eq!(fd, reactor.as_fd().as_raw_fd(), "one fd for the reactor's life");
+    let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+    assert!(target.to_string_lossy().contains("eventfd"), "{target:?}");
+}
