@@ -94,5 +94,6 @@ int urk_close(urk_reactor_t *r, urk_conn_t conn, uint32_t abort)
     if (rc)
         return rc;
     urk__begin_close(r, s, c, 1, abort || c->state == CS_CONNECTING);
+    urk__signal_if_pending(r);
     return 0;
 }

@@ -156,6 +156,7 @@ int urk_reactor_connect(urk_reactor_t *r, const urk_addr_t *addr, uint64_t tag, 
     }
     c->ops++;
     *out = urk__conn_id(r, s, c);
+    urk__signal_if_pending(r);
     return 0;
 }
 

@@ -154,6 +154,8 @@ struct urk_reactor {
     uint32_t *kick;                   /* slots whose send could not be queued */
     uint32_t nkick;
     int woken;                        /* a wake arrived during this poll */
+    int in_poll;                      /* inside poll_core */
+    int fd_signaled;                  /* we made event_fd readable since the last drain */
 
     /* events of the poll in progress; overflow waits in `pending` */
     urk_event_t *out;
@@ -247,6 +249,9 @@ int urk__arm_wake(urk_reactor_t *r);
 void urk__emit(urk_reactor_t *r, urk_conn_t conn, uint32_t type, int32_t res,
                const uint8_t *data, uint32_t len, uint32_t buf, uint64_t user);
 int urk__poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t timeout_ms);
+/* Makes urk_reactor_fd readable if a poll would find work now; every owner
+ * call that can queue a request or an event ends with it. */
+void urk__signal_if_pending(urk_reactor_t *r);
 
 /* ---- conn.c ---- */
 urk_conn_slot_t *urk__slot_alloc(urk_reactor_t *r, uint32_t *slot_out);

@@ -120,6 +120,31 @@ static void harvest(urk_reactor_t *r)
     }
 }
 
+/* Work a poll with timeout 0 would do now: events to return, completions to
+ * harvest, requests to submit, deferred closes, sends and receives to retry,
+ * hand-offs and wakes to take. */
+static int work_pending(urk_reactor_t *r)
+{
+    return r->pend_n || r->ndeferred || r->nkick || urk__ring_sq_ready(r->ring) ||
+           urk__ring_cq_ready(r->ring) || urk__ring_held_back(r->ring) ||
+           urk__handoff_queued(r) || atomic_load_explicit(&r->user_wake, memory_order_relaxed) ||
+           (r->nstarved && urk_bufring_available(r->bufs) >= (int)r->buf_low_water);
+}
+
+void urk__signal_if_pending(urk_reactor_t *r)
+{
+    /* Level-triggered fd: readable while a poll would find something. The
+     * ring's own eventfd signal covers completions that arrive later; this
+     * covers what is already here (and signals the kernel dropped). */
+    if (!atomic_load_explicit(&r->fd_exposed, memory_order_relaxed) || r->in_poll ||
+        r->fd_signaled || !work_pending(r))
+        return;
+    uint64_t one = 1;
+    ssize_t n = write(r->event_fd, &one, sizeof one);
+    URK_UNUSED(n);
+    r->fd_signaled = 1;
+}
+
 static void drain_event_fd(urk_reactor_t *r)
 {
     uint64_t v;
@@ -180,8 +205,11 @@ int urk__poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t 
     r->out_max = max;
     r->woken = 0;
     r->now_ms = urk__now_ms();
-    if (atomic_load_explicit(&r->fd_exposed, memory_order_relaxed))
+    r->in_poll = 1;
+    if (atomic_load_explicit(&r->fd_exposed, memory_order_relaxed)) {
+        r->fd_signaled = 0;
         drain_event_fd(r);
+    }
     urk__auto_release(r);
     move_pending(r);
     /* A hand-off wake only means "drain the queue"; only urk_reactor_wake
@@ -230,12 +258,8 @@ int urk__poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t 
                           memory_order_relaxed);
     atomic_store_explicit(&r->st.cq_overflows, r->ring->stats.cq_overflows,
                           memory_order_relaxed);
-    if (atomic_load_explicit(&r->fd_exposed, memory_order_relaxed) &&
-        (r->pend_n || urk__ring_cq_ready(r->ring) || urk__handoff_queued(r))) {
-        uint64_t one = 1; /* more is waiting: keep the host loop's fd readable */
-        ssize_t n = write(r->event_fd, &one, sizeof one);
-        URK_UNUSED(n);
-    }
+    r->in_poll = 0;
+    urk__signal_if_pending(r);
     urk__remember_auto_release(r);
     r->delivered += r->out_n;
     int n = (int)r->out_n;

@@ -151,6 +151,7 @@ int urk_reactor_release(urk_reactor_t *r, const uint32_t *bufs, uint32_t n)
         return -EINVAL; /* a handle not held: nothing was released */
     URK_STAT_ADD(r->st.bufs_held, -(uint64_t)n);
     urk__rearm_starved(r);
+    urk__signal_if_pending(r);
     return (int)n;
 }
 
@@ -176,5 +177,6 @@ int urk_conn_pause_recv(urk_reactor_t *r, urk_conn_t conn, uint32_t pause)
     } else if (!pause && c->state == CS_OPEN && !c->recv_armed && !c->peer_eof) {
         urk__arm_recv(r, s, c);
     }
+    urk__signal_if_pending(r);
     return 0;
 }

@@ -163,6 +163,7 @@ int urk_send(urk_reactor_t *r, urk_conn_t conn, const void *data, uint32_t len, 
     URK_STAT_ADD(r->st.send_queued, len);
     if (c->state == CS_OPEN)
         urk__submit_send(r, s, c);
+    urk__signal_if_pending(r);
     return 0;
 }
 
@@ -201,6 +202,7 @@ int urk_shutdown_write(urk_reactor_t *r, urk_conn_t conn)
         c->ops++;
         c->shut_wr = 2;
     }
+    urk__signal_if_pending(r);
     return 0;
 }
 

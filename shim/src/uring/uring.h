@@ -92,6 +92,9 @@ void urk__ring_prepare_harvest(urk_ring_t *ring);
 /* Takes up to max ready completions, converted, and marks them consumed. */
 uint32_t urk__ring_take(urk_ring_t *ring, urk_cqe_t *out, uint32_t max);
 uint32_t urk__ring_sq_ready(const urk_ring_t *ring);
+/* Completions the kernel holds back until the issuer enters (deferred task
+ * work, CQ overflow). */
+int urk__ring_held_back(const urk_ring_t *ring);
 uint32_t urk__ring_cq_ready(const urk_ring_t *ring);
 
 /* ---- ops.c ---- */
