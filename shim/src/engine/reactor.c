@@ -213,6 +213,14 @@ static void dispatch(urk_reactor_t *r, const urk_event_t *ev, int n)
             if (cb->on_connect_failed)
                 cb->on_connect_failed(r, e->conn, e->res, e->user, cb->user);
             break;
+        case URK_EV_EOF:
+            /* Without on_eof (a caller that predates it) the connection
+             * closes gracefully, as it would without URK_ENGINE_HALF_CLOSE. */
+            if (cb->on_eof)
+                cb->on_eof(r, e->conn, cb->user);
+            else
+                urk_close(r, e->conn, 0);
+            break;
         default:
             break;
         }

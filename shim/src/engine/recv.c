@@ -65,6 +65,14 @@ void urk__on_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, const urk_cq
             urk__arm_recv(r, s, c);
     } else if (cq->res == 0) {
         c->peer_eof = 1;
+        if (r->engine->opts.flags & URK_ENGINE_HALF_CLOSE) {
+            /* Half-close: the caller hears of the FIN after the last data
+             * and decides when to close; sending goes on meanwhile. */
+            if (c->state == CS_OPEN)
+                urk__emit(r, urk__conn_id(r, s, c), URK_EV_EOF, 0, NULL, 0, 0, c->tag);
+            urk__finish_if_done(r, s, c);
+            return;
+        }
         c->eof_seq = r->emitted;
         /* Close at the poll after the one that hands out the last data, so
          * sends the caller makes in answer to it still go out before the
