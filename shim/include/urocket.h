@@ -403,6 +403,10 @@ typedef struct urk_engine_opts {
                               its last DATA); res 0; user: the connection's
                               user value. The id stays valid and sends go
                               on until urk_close (0.2)                     */
+#define URK_EV_POST 8      /* pull mode: work posted with urk_reactor_post;
+                              conn 0; user: its arg (uintptr_t); data: its
+                              fn (cast through uintptr_t; may be NULL). The
+                              owner calls fn(r, arg) (0.2)                 */
 
 typedef struct urk_event {
     urk_conn_t conn;
@@ -519,6 +523,14 @@ URK_API int urk_reactor_fd(urk_reactor_t *r);
 URK_API int urk_reactor_flush(urk_reactor_t *r);
 /* Makes a blocked or future urk_reactor_poll return. Any thread. */
 URK_API int urk_reactor_wake(urk_reactor_t *r);
+/* Work for the reactor's thread (0.2). Any thread. Native mode: fn(r, arg)
+ * runs on the reactor's thread at its next loop turn, like a callback. Pull
+ * mode: the next poll returns a URK_EV_POST event and the owner calls fn.
+ * Posts run in order; none is lost: those still queued at stop are run by
+ * the stopping thread. 0, -EINVAL (r NULL), -ENOMEM, -URK_ESTATE (the
+ * reactor stopped). */
+typedef void (*urk_post_fn)(urk_reactor_t *r, void *arg);
+URK_API int urk_reactor_post(urk_reactor_t *r, urk_post_fn fn, void *arg);
 /* Gives DATA buffers back. Returns n or a negative code (-EINVAL for a
  * handle not held; nothing is released then). */
 URK_API int urk_reactor_release(urk_reactor_t *r, const uint32_t *bufs, uint32_t n);

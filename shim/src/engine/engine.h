@@ -117,6 +117,7 @@ typedef struct urk_reactor_counters {
 } urk_reactor_counters_t;
 
 struct urk_engine;
+typedef struct urk_post urk_post_t;
 
 struct urk_reactor {
     struct urk_engine *engine;
@@ -165,6 +166,12 @@ struct urk_reactor {
     uint32_t pend_head, pend_n, pend_cap;
     uint64_t emitted;                 /* events queued for the caller, ever */
     uint64_t delivered;               /* of those, returned by finished polls */
+
+    /* urk_reactor_post: any thread appends, the owner takes */
+    pthread_mutex_t post_lock;
+    urk_post_t *post_head, *post_tail;
+    _Atomic uint32_t posts_queued;
+    int posts_closed;                 /* stopped: posts are refused */
 
     urk_reactor_counters_t st;
     pthread_t thread;
@@ -279,6 +286,13 @@ void urk__on_send(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t res)
 void urk__send_fin(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c);
 /* Frees chunks without telling anyone (the ring is gone). */
 void urk__free_chunks(urk_conn_slot_t *c);
+
+/* ---- post.c ---- */
+/* Turns queued posts into URK_EV_POST events (not while discarding). */
+void urk__take_posts(urk_reactor_t *r);
+/* Runs every queued post on the calling thread; close_queue: refuse later
+ * ones (stop). */
+void urk__run_posts(urk_reactor_t *r, int close_queue);
 
 /* ---- close.c ---- */
 void urk__begin_close(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t reason,

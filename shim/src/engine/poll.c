@@ -128,6 +128,7 @@ static int work_pending(urk_reactor_t *r)
     return r->pend_n || r->ndeferred || r->nkick || urk__ring_sq_ready(r->ring) ||
            urk__ring_cq_ready(r->ring) || urk__ring_held_back(r->ring) ||
            urk__handoff_queued(r) || atomic_load_explicit(&r->user_wake, memory_order_relaxed) ||
+           atomic_load_explicit(&r->posts_queued, memory_order_relaxed) ||
            (r->nstarved && urk_bufring_available(r->bufs) >= (int)r->buf_low_water);
 }
 
@@ -195,6 +196,7 @@ static void harvest_wakes(urk_reactor_t *r)
         if (atomic_exchange(&r->user_wake, 0))
             r->woken = 1;
         urk__drain_handoff(r);
+        urk__take_posts(r);
     }
 }
 
@@ -218,6 +220,7 @@ int urk__poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t 
     if (atomic_exchange(&r->user_wake, 0))
         r->woken = 1;
     urk__drain_handoff(r);
+    urk__take_posts(r);
     run_lists(r);
     harvest_wakes(r);
     if (r->ndeferred && r->out_n == 0 && r->pend_n == 0)
@@ -242,6 +245,7 @@ int urk__poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t 
         if (atomic_exchange(&r->user_wake, 0))
             r->woken = 1;
         urk__drain_handoff(r);
+        urk__take_posts(r);
         run_lists(r);
         harvest_wakes(r);
         /* A peer's EOF harvested while nothing was handed out can be acted

@@ -175,6 +175,11 @@ int urk_reactor_index(const urk_reactor_t *r)
     return (int)r->index;
 }
 
+static int owner_is_self(urk_reactor_t *r)
+{
+    return atomic_load(&r->owner) == urk__thread_self();
+}
+
 static void dispatch(urk_reactor_t *r, const urk_event_t *ev, int n)
 {
     const urk_callbacks_t *cb = &r->cbs;
@@ -212,6 +217,10 @@ static void dispatch(urk_reactor_t *r, const urk_event_t *ev, int n)
         case URK_EV_CONNECT_FAILED:
             if (cb->on_connect_failed)
                 cb->on_connect_failed(r, e->conn, e->res, e->user, cb->user);
+            break;
+        case URK_EV_POST:
+            if (e->data)
+                ((urk_post_fn)(uintptr_t)e->data)(r, (void *)(uintptr_t)e->user);
             break;
         case URK_EV_EOF:
             /* Without on_eof (a caller that predates it) the connection
@@ -267,6 +276,31 @@ static int all_closed(const urk_reactor_t *r)
     return URK_STAT_GET(r->st.live_conns) == 0;
 }
 
+/* An event the caller will not see because the reactor stops: native mode
+ * dispatches it (every on_close, on_send_done and post runs); in pull mode,
+ * whose caller polls no more, posts run here and buffers go back. */
+static void settle(urk_reactor_t *r, const urk_event_t *e)
+{
+    if (r->native && owner_is_self(r)) {
+        dispatch(r, e, 1);
+    } else if (e->type == URK_EV_POST) {
+        if (e->data)
+            ((urk_post_fn)(uintptr_t)e->data)(r, (void *)(uintptr_t)e->user);
+    } else if (e->type == URK_EV_DATA) {
+        urk__release_handle(r, e->buf);
+    }
+}
+
+static void settle_pending(urk_reactor_t *r)
+{
+    while (r->pend_n) {
+        urk_event_t e = r->pending[r->pend_head];
+        r->pend_head = (r->pend_head + 1) % r->pend_cap;
+        r->pend_n--;
+        settle(r, &e);
+    }
+}
+
 /* One round of completions while stopping: native mode still calls the
  * callbacks (on_close, on_send_done); pull mode drops events and returns
  * their buffers. */
@@ -280,8 +314,8 @@ static void pump(urk_reactor_t *r, int32_t timeout_ms)
         urk__ring_wait(r->ring, &ts);
         n = urk__poll_core(r, ev, 64, 0);
     }
-    if (n > 0 && r->native)
-        dispatch(r, ev, n);
+    for (int i = 0; i < n; i++)
+        settle(r, &ev[i]);
     r->discard = 0;
 }
 
@@ -354,6 +388,8 @@ void urk__reactor_shutdown(urk_reactor_t *r, uint32_t drain_ms)
     }
 handoff:
     urk__handoff_close_all(r);
+    settle_pending(r);
+    urk__run_posts(r, 1);
     urk__auto_release(r);
 }
 
@@ -365,6 +401,7 @@ int urk__reactor_create(struct urk_engine *e, uint32_t index, urk_reactor_t **ou
         return -ENOMEM;
     r->engine = e;
     r->index = index;
+    pthread_mutex_init(&r->post_lock, NULL);
     r->event_fd = r->wake_fd = r->listen_fd = -1;
     r->free_head = UINT32_MAX;
     r->nslots_max = o->max_conns;
@@ -429,6 +466,7 @@ void urk__reactor_destroy(urk_reactor_t *r)
 {
     if (!r)
         return;
+    urk__run_posts(r, 1); /* an engine destroyed without start */
     for (uint32_t s = 0; s < r->nslots_used; s++) {
         urk_conn_slot_t *c = &r->slots[s];
         urk__free_chunks(c);
@@ -449,5 +487,6 @@ void urk__reactor_destroy(urk_reactor_t *r)
     free(r->kick);
     free(r->auto_release);
     free(r->pending);
+    pthread_mutex_destroy(&r->post_lock);
     free(r);
 }
