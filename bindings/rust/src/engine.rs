@@ -1,5 +1,6 @@
 use crate::error::{check, Error, Result};
-use crate::reactor::{self, NativeReactor, Reactor, Waker};
+use crate::native::{self as reactor, NativeReactor};
+use crate::reactor::{Reactor, Waker};
 use crate::sys;
 use std::ffi::CString;
 use std::io;
@@ -122,6 +123,12 @@ pub trait Handler: Send + Sync + 'static {
         _error: io::Error,
         _tag: u64,
     ) {
+    }
+    /// With `URK_ENGINE_HALF_CLOSE`: the peer sent FIN after its last data.
+    /// The connection stays open for sending until closed; by default it is
+    /// closed gracefully now (queued sends finish first), as without the flag.
+    fn on_eof(&self, reactor: &NativeReactor<'_>, conn: ConnId) {
+        let _ = reactor.close(conn);
     }
 }
 

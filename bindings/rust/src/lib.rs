@@ -33,7 +33,9 @@ mod addr;
 mod engine;
 mod error;
 mod loadgen;
+#[macro_use]
 mod reactor;
+mod native;
 mod ring;
 #[cfg(doctest)]
 mod soundness;
@@ -50,7 +52,8 @@ pub use addr::Addr;
 pub use engine::{CloseReason, ConnId, Engine, EngineOptions, EngineStats, Handler, ReactorStats};
 pub use error::{Error, ErrorKind, Result};
 pub use loadgen::{Framing, LoadGen, LoadGenOptions, LoadGenResult, LoadGenSecond};
-pub use reactor::{Event, Events, NativeReactor, Reactor, SendFlags, Waker, DEFAULT_BATCH};
+pub use native::NativeReactor;
+pub use reactor::{Event, Events, Reactor, SendFlags, Waker, DEFAULT_BATCH};
 pub use ring::{BufRing, BufRingOptions, Cqe, Ring, RingInfo, RingOptions, RingStats};
 
 use std::ffi::CStr;

@@ -1,7 +1,5 @@
 use crate::addr::Addr;
-use crate::engine::{
-    close_reason, send_result, CloseReason, ConnId, Handler, Inner, ReactorStats, Slot,
-};
+use crate::engine::{close_reason, send_result, CloseReason, ConnId, Inner, ReactorStats, Slot};
 use crate::error::{check, Error, Result};
 use crate::sys;
 use std::cell::Cell;
@@ -9,7 +7,6 @@ use std::io;
 use std::marker::PhantomData;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,7 +37,7 @@ pub(crate) fn timeout_ms(timeout: Option<Duration>) -> i32 {
     }
 }
 
-fn std_addr(a: &Addr) -> SocketAddr {
+pub(crate) fn std_addr(a: &Addr) -> SocketAddr {
     a.to_socket_addr()
         .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
 }
@@ -260,6 +257,8 @@ impl Reactor {
         };
         let len = check(rc).map(|n| n as usize);
         if let Ok(n) = len {
+            // SAFETY: the batch just returned by this reactor.
+            unsafe { crate::native::run_posts(self.ptr.as_ptr(), &self.buf[..n]) };
             let held = &mut self.held;
             held.extend(
                 self.buf[..n]
@@ -293,6 +292,10 @@ impl Reactor {
                 timeout_ms(timeout),
             )
         };
+        if rc > 0 {
+            // SAFETY: the batch just returned by this reactor.
+            unsafe { crate::native::run_posts(self.ptr.as_ptr(), &self.buf[..rc as usize]) };
+        }
         self.leave();
         check(rc).map(|n| n as usize)
     }
@@ -402,6 +405,16 @@ impl Waker {
         Waker { inner, index }
     }
 
+    /// Runs `f` on the reactor's thread: in native mode at its next loop
+    /// turn, like a callback; in pull mode inside the owner's next
+    /// [`Reactor::poll`] (before the batch is returned). Posts run in order
+    /// and none is lost: those still queued at stop run on the stopping
+    /// thread (where the reactor's calls fail). [`crate::ErrorKind::State`]
+    /// once the reactor stopped (`f` is dropped). A panic in `f` is caught.
+    pub fn post(&self, f: impl FnOnce(&crate::NativeReactor<'_>) + Send + 'static) -> Result<()> {
+        crate::native::post(self.inner.slots[self.index].ptr.as_ptr(), Box::new(f))
+    }
+
     pub fn wake(&self) -> Result<()> {
         // SAFETY: live reactor (the engine is alive); any thread.
         check(unsafe { sys::urk_reactor_wake(self.inner.slots[self.index].ptr.as_ptr()) }).map(drop)
@@ -491,6 +504,9 @@ pub enum Event<'a> {
     },
     /// The send queue fell below the limit after a `WouldBlock`.
     Writable { conn: ConnId, user: u64 },
+    /// With `URK_ENGINE_HALF_CLOSE`: the peer sent FIN after its last data.
+    /// The id stays valid and sends go on until [`Reactor::close`].
+    Eof { conn: ConnId, user: u64 },
     /// The id is stale now. `Ok(Peer)`: the peer closed; `Ok(Local)`: we
     /// did; `Err`: the connection failed (reset, timeout, ...).
     Closed {
@@ -518,6 +534,7 @@ impl Event<'_> {
             Event::Open { conn, .. }
             | Event::Data { conn, .. }
             | Event::Writable { conn, .. }
+            | Event::Eof { conn, .. }
             | Event::Closed { conn, .. }
             | Event::SendDone { conn, .. }
             | Event::ConnectFailed { conn, .. } => *conn,
@@ -542,6 +559,7 @@ fn convert(e: &sys::urk_event_t) -> Option<Event<'_>> {
             user: e.user,
         },
         sys::URK_EV_WRITABLE => Event::Writable { conn, user: e.user },
+        sys::URK_EV_EOF => Event::Eof { conn, user: e.user },
         sys::URK_EV_CLOSED => Event::Closed {
             conn,
             reason: close_reason(e.res),
@@ -567,155 +585,5 @@ fn bytes(e: &sys::urk_event_t) -> &[u8] {
     } else {
         // SAFETY: see convert; the slice borrows the batch.
         unsafe { std::slice::from_raw_parts(e.data, e.len as usize) }
-    }
-}
-
-// ---- native mode ----
-
-thread_local! {
-    static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
-}
-
-pub(crate) fn in_native_callback() -> bool {
-    IN_CALLBACK.with(|c| c.get())
-}
-
-/// The reactor as seen by native-mode [`Handler`] callbacks: valid for the
-/// call only, on the reactor's own thread.
-pub struct NativeReactor<'a> {
-    ptr: NonNull<sys::urk_reactor_t>,
-    _call: PhantomData<&'a Cell<()>>,
-}
-
-impl NativeReactor<'_> {
-    pub fn as_ptr(&self) -> *mut sys::urk_reactor_t {
-        self.ptr.as_ptr()
-    }
-
-    fn call(&self, f: impl FnOnce(*mut sys::urk_reactor_t) -> i32) -> Result<u32> {
-        check(f(self.as_ptr()))
-    }
-
-    conn_methods!();
-}
-
-pub(crate) fn install_trampolines(cbs: &mut sys::urk_callbacks_t) {
-    cbs.on_open = Some(tramp_open);
-    cbs.on_data = Some(tramp_data);
-    cbs.on_writable = Some(tramp_writable);
-    cbs.on_close = Some(tramp_close);
-    cbs.on_send_done = Some(tramp_send_done);
-    cbs.on_connect_failed = Some(tramp_connect_failed);
-}
-
-/// # Safety
-/// `user` is the `Box<dyn Handler>` installed by start_native, alive until
-/// the engine is destroyed; `r` is a live reactor of that engine.
-unsafe fn with_handler(
-    r: *mut sys::urk_reactor_t,
-    conn: u64,
-    user: *mut sys::c_void,
-    f: impl FnOnce(&dyn Handler, &NativeReactor<'_>),
-) {
-    // SAFETY: per the contract above.
-    let handler: &dyn Handler = unsafe { &**(user as *const Box<dyn Handler>) };
-    let reactor = NativeReactor {
-        ptr: NonNull::new(r).expect("NULL reactor"),
-        _call: PhantomData,
-    };
-    IN_CALLBACK.with(|c| c.set(true));
-    let res = catch_unwind(AssertUnwindSafe(|| f(handler, &reactor)));
-    IN_CALLBACK.with(|c| c.set(false));
-    if res.is_err() {
-        eprintln!("urocket: a native-mode handler panicked; aborting its connection");
-        if conn != 0 {
-            // SAFETY: live reactor, its own thread.
-            unsafe { sys::urk_close(r, conn, 1) };
-        }
-    }
-}
-
-unsafe extern "C" fn tramp_open(
-    r: *mut sys::urk_reactor_t,
-    conn: u64,
-    peer: *const sys::urk_addr_t,
-    tag: u64,
-    user: *mut sys::c_void,
-) {
-    // SAFETY: peer is valid for the call.
-    let peer = std_addr(&Addr(unsafe { *peer }));
-    // SAFETY: called by the engine with the user pointer we installed.
-    unsafe {
-        with_handler(r, conn, user, |h, re| {
-            h.on_open(re, ConnId(conn), peer, tag)
-        })
-    }
-}
-
-unsafe extern "C" fn tramp_data(
-    r: *mut sys::urk_reactor_t,
-    conn: u64,
-    data: *const u8,
-    len: u32,
-    _buf: u32,
-    user: *mut sys::c_void,
-) -> i32 {
-    let bytes: &[u8] = if data.is_null() || len == 0 {
-        &[]
-    } else {
-        // SAFETY: valid until we return (we return 0: the engine releases it).
-        unsafe { std::slice::from_raw_parts(data, len as usize) }
-    };
-    // SAFETY: as above.
-    unsafe { with_handler(r, conn, user, |h, re| h.on_data(re, ConnId(conn), bytes)) };
-    0
-}
-
-unsafe extern "C" fn tramp_writable(r: *mut sys::urk_reactor_t, conn: u64, user: *mut sys::c_void) {
-    // SAFETY: as above.
-    unsafe { with_handler(r, conn, user, |h, re| h.on_writable(re, ConnId(conn))) }
-}
-
-unsafe extern "C" fn tramp_close(
-    r: *mut sys::urk_reactor_t,
-    conn: u64,
-    reason: i32,
-    user: *mut sys::c_void,
-) {
-    // SAFETY: as above (conn 0: nothing to abort, it is closed already).
-    unsafe {
-        with_handler(r, 0, user, |h, re| {
-            h.on_close(re, ConnId(conn), close_reason(reason))
-        })
-    }
-}
-
-unsafe extern "C" fn tramp_send_done(
-    r: *mut sys::urk_reactor_t,
-    conn: u64,
-    res: i32,
-    tag: u64,
-    user: *mut sys::c_void,
-) {
-    // SAFETY: as above.
-    unsafe {
-        with_handler(r, conn, user, |h, re| {
-            h.on_send_done(re, ConnId(conn), send_result(res), tag)
-        })
-    }
-}
-
-unsafe extern "C" fn tramp_connect_failed(
-    r: *mut sys::urk_reactor_t,
-    conn: u64,
-    res: i32,
-    tag: u64,
-    user: *mut sys::c_void,
-) {
-    // SAFETY: as above.
-    unsafe {
-        with_handler(r, 0, user, |h, re| {
-            h.on_connect_failed(re, ConnId(conn), Error::from_code(res).into(), tag)
-        })
     }
 }

@@ -21,9 +21,13 @@
 //!   below the limit again (backpressure). `poll_flush` hands queued data to
 //!   the kernel; `poll_shutdown` sends FIN after the queued data, reading
 //!   goes on.
-//! * EOF: `poll_read` returns 0 bytes once the peer closed and everything
+//! * EOF: `poll_read` returns 0 bytes once the peer sent FIN and everything
 //!   received was read; a reset or other failure is returned once as an
-//!   error, then EOF.
+//!   error, then EOF. With `URK_ENGINE_HALF_CLOSE` (which [`Server`] and
+//!   [`serve`] set) the stream stays writable after EOF, as a TCP socket
+//!   does: read the request to EOF, then reply, then drop (or shut down) the
+//!   stream. Without the flag the engine closes the connection at the
+//!   peer's FIN, and writes after EOF fail.
 //! * [`Server`] / [`serve`] run one thread per reactor, each with its own
 //!   current-thread runtime, and call the handler for every connection.
 //!   [`Engine::stop`] ends them.
@@ -102,6 +106,8 @@ struct Conn {
     paused: bool,
     /// Set by CLOSED; an error is handed out once (then None: EOF).
     closed: Option<Option<io::Error>>,
+    /// The peer sent FIN (URK_ENGINE_HALF_CLOSE); sending goes on.
+    eof: bool,
     connecting: bool,
     connect_error: Option<io::Error>,
     write_shut: bool,
@@ -240,6 +246,12 @@ impl Shared {
             sys::URK_EV_WRITABLE => {
                 if let Some(c) = conns.get_mut(&id) {
                     wake(&mut c.write_waker);
+                }
+            }
+            sys::URK_EV_EOF => {
+                if let Some(c) = conns.get_mut(&id) {
+                    c.eof = true;
+                    wake(&mut c.read_waker);
                 }
             }
             sys::URK_EV_CLOSED => {
@@ -495,6 +507,7 @@ impl Stream {
                 Some(e) => Poll::Ready(Err(e)),
                 None => Poll::Ready(Ok(false)),
             },
+            None if c.eof => Poll::Ready(Ok(false)),
             None => match ended {
                 Some(e) => Poll::Ready(Err(e)),
                 None => {
@@ -666,9 +679,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Creates and starts the engine (pull mode).
+    /// Creates and starts the engine (pull mode), with
+    /// `URK_ENGINE_HALF_CLOSE` added to the flags: a peer's FIN ends the
+    /// stream's reading, and the handler can still reply.
     pub fn bind(opts: &EngineOptions) -> io::Result<Server> {
-        let engine = Engine::new(opts)?;
+        let mut opts = opts.clone();
+        opts.flags |= sys::URK_ENGINE_HALF_CLOSE;
+        let engine = Engine::new(&opts)?;
         engine.start()?;
         Ok(Server { engine })
     }

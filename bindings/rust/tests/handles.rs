@@ -121,7 +121,11 @@ fn reactor_fd_is_its_eventfd() {
     let engine = Engine::new(&EngineOptions::default()).unwrap();
     let reactor = engine.reactor(0).unwrap();
     let fd = reactor.as_raw_fd();
-    assert_eq!(fd, reactor.as_fd().as_raw_fd(), "one fd for the reactor's life");
+    assert_eq!(
+        fd,
+        reactor.as_fd().as_raw_fd(),
+        "one fd for the reactor's life"
+    );
     let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
     assert!(target.to_string_lossy().contains("eventfd"), "{target:?}");
 }

@@ -240,3 +240,60 @@ fn serve_helper_runs_until_stopped() {
     let err = urocket::tokio::serve(busy.local_addr().unwrap(), echo).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
 }
+
+#[test]
+fn read_to_eof_then_reply() {
+    // The client sends its request and shuts down its write half; the
+    // handler reads to EOF and still replies (URK_ENGINE_HALF_CLOSE, set by
+    // Server::bind), then drops the stream, which closes the connection.
+    let handler = |mut s: Stream| async move {
+        let mut req = Vec::new();
+        s.read_to_end(&mut req).await?;
+        s.write_all(format!("got {} bytes", req.len()).as_bytes())
+            .await?;
+        s.shutdown().await
+    };
+    with_server(EngineOptions::default(), handler, |addr| {
+        rt().block_on(async {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(&vec![7u8; 300_000]).await.unwrap();
+            s.shutdown().await.unwrap();
+            let mut reply = String::new();
+            s.read_to_string(&mut reply).await.unwrap();
+            assert_eq!(reply, "got 300000 bytes");
+        });
+    });
+}
+
+#[test]
+fn posted_closures_run_on_the_reactor_thread() {
+    let server = Server::bind(&EngineOptions::default()).unwrap();
+    let engine = server.engine().clone();
+    let waker = engine.waker(0).unwrap();
+    let t = std::thread::spawn(move || server.run(echo));
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..3 {
+        let tx = tx.clone();
+        waker
+            .post(move |r| {
+                tx.send((i, r.index().unwrap(), std::thread::current().id()))
+                    .unwrap();
+            })
+            .unwrap();
+    }
+    let got: Vec<_> = (0..3)
+        .map(|_| rx.recv_timeout(Duration::from_secs(10)).unwrap())
+        .collect();
+    assert_eq!(
+        got.iter().map(|g| g.0).collect::<Vec<_>>(),
+        [0, 1, 2],
+        "in order"
+    );
+    assert!(got
+        .iter()
+        .all(|g| g.1 == 0 && g.2 == got[0].2 && g.2 != std::thread::current().id()));
+    engine.stop(Duration::ZERO).unwrap();
+    t.join().unwrap().unwrap();
+    let err = waker.post(|_| ()).unwrap_err();
+    assert_eq!(err.kind(), urocket::ErrorKind::State, "the reactor stopped");
+}
