@@ -16,7 +16,7 @@ use std::time::Duration;
 /// always lets the library copy (zero-copy sends are in [`sys`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SendFlags {
-    /// Post [`Event::SendDone`] with the tag once sent.
+    /// Post [`Event::SendDone`](crate::Event::SendDone) with the tag once sent.
     pub notify: bool,
     /// Queue even over the send limit (the caller bounds memory).
     pub force: bool,
@@ -48,7 +48,7 @@ macro_rules! conn_methods {
     () => {
         /// Queues a copy of `data` for `conn`, in order.
         /// [`crate::ErrorKind::WouldBlock`] when over the send limit (nothing
-        /// queued; [`Event::Writable`] follows).
+        /// queued; [`Event::Writable`](crate::Event::Writable) follows).
         pub fn send(&self, conn: ConnId, data: &[u8]) -> Result<()> {
             self.send_with(conn, data, SendFlags::default(), 0)
         }
@@ -73,7 +73,7 @@ macro_rules! conn_methods {
                 .map(drop)
         }
 
-        /// Graceful close: queued sends finish, then FIN. [`Event::Closed`] follows.
+        /// Graceful close: queued sends finish, then FIN. [`Event::Closed`](crate::Event::Closed) follows.
         pub fn close(&self, conn: ConnId) -> Result<()> {
             // SAFETY: live reactor.
             self.call(|r| unsafe { sys::urk_close(r, conn.0, 0) })
@@ -102,8 +102,8 @@ macro_rules! conn_methods {
                 .map(drop)
         }
 
-        /// Opens an outgoing connection; [`Event::Open`] (with `tag`) or
-        /// [`Event::ConnectFailed`] follows.
+        /// Opens an outgoing connection; [`Event::Open`](crate::Event::Open) (with `tag`) or
+        /// [`Event::ConnectFailed`](crate::Event::ConnectFailed) follows.
         pub fn connect(&self, addr: SocketAddr, tag: u64) -> Result<ConnId> {
             let a = Addr::from(addr);
             let mut id = 0;
