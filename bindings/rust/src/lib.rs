@@ -1,16 +1,17 @@
 //! Safe Rust binding of uRocket, an io_uring networking engine behind a stable
-//! C ABI. Zero dependencies.
+//! C ABI. No dependencies by default; feature `tokio` adds the module `tokio`
+//! (`urocket::tokio`: the engine inside a tokio runtime).
 //!
 //! * [`sys`]: the raw `extern "C"` declarations of `urocket.h`.
 //! * The crate root: RAII handles ([`Ring`], [`BufRing`], [`Engine`],
 //!   [`LoadGen`]), [`Result`] with errno and the library's message, and
 //!   iterators over event batches. User code needs no `unsafe`.
 //!
-//! A minimal echo server in pull mode (one thread drives one reactor; see
-//! the README for one that handles backpressure):
+//! A minimal echo server in pull mode (one thread drives one reactor; the
+//! README's keeps what a slow reader is owed and pauses it instead):
 //!
 //! ```no_run
-//! use urocket::{Engine, EngineOptions, Event};
+//! use urocket::{Engine, EngineOptions, ErrorKind, Event};
 //! # fn main() -> urocket::Result<()> {
 //! let engine = Engine::new(&EngineOptions::default())?;
 //! engine.start()?;
@@ -19,7 +20,13 @@
 //!     let events = reactor.poll(None)?; // borrows the reactor until dropped
 //!     for ev in events.iter() {
 //!         if let Event::Data { conn, data, .. } = ev {
-//!             events.send(conn, data)?; // copied into the engine
+//!             // Copied into the engine. Over the send limit (a client that
+//!             // does not read) this minimal server drops the client.
+//!             if let Err(e) = events.send(conn, data) {
+//!                 if e.kind() == ErrorKind::WouldBlock {
+//!                     let _ = events.abort(conn);
+//!                 }
+//!             }
 //!         }
 //!     }
 //! } // dropping the batch gives its receive buffers back
