@@ -490,10 +490,15 @@ impl Stream {
                 c.off = 0;
             }
         }
+        let mut queued = !releases.is_empty();
         if c.paused && c.rx_len < RX_PAUSE / 2 && fd.get_ref().pause_recv(id, false).is_ok() {
             c.paused = false;
+            queued = true;
         }
         sh.give_back();
+        if queued {
+            sh.touch(); // the resume and re-armed receives reach the kernel at the driver's turn
+        }
     }
 
     /// Ready when bytes are buffered (Some) or at EOF / error (None).
