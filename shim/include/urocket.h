@@ -34,7 +34,7 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define URK_VERSION_MAJOR 0
-#define URK_VERSION_MINOR 1
+#define URK_VERSION_MINOR 2
 #define URK_VERSION_PATCH 0
 #define URK_VERSION_NUMBER \
     ((URK_VERSION_MAJOR << 16) | (URK_VERSION_MINOR << 8) | URK_VERSION_PATCH)
