@@ -60,11 +60,25 @@ void urk__take_posts(urk_reactor_t *r)
         return;
     urk_post_t *p = steal(r, 0);
     while (p) {
+        if (urk__emit(r, 0, URK_EV_POST, 0, (const uint8_t *)(uintptr_t)p->fn, 0, 0,
+                      (uint64_t)(uintptr_t)p->arg) != 0)
+            break; /* no memory for the event: the rest waits, in order */
         urk_post_t *next = p->next;
-        urk__emit(r, 0, URK_EV_POST, 0, (const uint8_t *)(uintptr_t)p->fn, 0, 0,
-                  (uint64_t)(uintptr_t)p->arg);
         free(p);
         p = next;
+    }
+    if (p) {
+        urk_post_t *last = p;
+        uint32_t n = 1;
+        while (last->next)
+            last = last->next, n++;
+        pthread_mutex_lock(&r->post_lock);
+        last->next = r->post_head;
+        r->post_head = p;
+        if (!r->post_tail)
+            r->post_tail = last;
+        atomic_fetch_add(&r->posts_queued, n);
+        pthread_mutex_unlock(&r->post_lock);
     }
 }
 
