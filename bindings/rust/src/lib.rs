@@ -76,7 +76,7 @@ pub fn version() -> (u32, u32, u32) {
     (v >> 16, (v >> 8) & 0xff, v & 0xff)
 }
 
-/// "0.1.0" of the loaded library.
+/// "0.2.0" of the loaded library.
 pub fn version_string() -> &'static str {
     // SAFETY: the library returns a static NUL-terminated string.
     unsafe { static_str(sys::urk_version_string()) }
