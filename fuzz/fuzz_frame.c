@@ -1,5 +1,5 @@
 /* fuzz_frame - the load generator's incremental response framing
- * (shim/src/loadgen_frame.c) under libFuzzer.
+ * (shim/src/loadgen/loadgen_frame.c) under libFuzzer.
  *
  * Input: a 4-byte header, then the byte stream.
  *   [0] framing kind (FIXED, DELIM, HTTP; other values too: must fail cleanly)
@@ -12,7 +12,7 @@
  * and DELIM counts also match a naive reference; ASan/UBSan catch reads
  * outside each piece (every piece is copied into its own exact-size heap
  * buffer). */
-#include "internal.h"
+#include "loadgen/loadgen.h"
 
 #include <stdio.h>
 #include <stdlib.h>

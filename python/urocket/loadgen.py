@@ -1,5 +1,5 @@
 """The load generator, scripted from Python; the hot path is C (io_uring
-client connections, see shim/src/loadgen.c).
+client connections, see shim/src/loadgen/).
 
     import urocket
     r = urocket.loadtest("127.0.0.1", 8080, connections=64, duration=5)

@@ -4,7 +4,7 @@
  * crash it (run under ASan/valgrind to catch out-of-bounds reads). */
 #include "testutil.h"
 
-#include "loadgen_frame.c"
+#include "loadgen/loadgen_frame.c"
 
 static uint64_t rng = 88172645463325252ull;
 static uint32_t rnd(uint32_t n)

@@ -2,7 +2,7 @@
  * A byte-at-a-time state machine, so a response split at any byte across
  * receive completions parses the same as one delivered whole. Self-contained
  * (libc + internal.h declarations) so tests and fuzzers can build it alone. */
-#include "internal.h"
+#include "loadgen.h"
 
 #include <stdlib.h>
 

@@ -1,0 +1,259 @@
+/* loadgen_api.c - the load generator's options, life cycle and results. */
+#include "loadgen.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+
+/* ---- options ---- */
+
+int urk_loadgen_opts_init(urk_loadgen_opts_t *opts)
+{
+    if (!opts)
+        return -EINVAL;
+    memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
+    opts->framing = URK_FRAME_HTTP;
+    opts->connections = 64;
+    opts->threads = 1;
+    opts->cpu = -1;
+    return 0;
+}
+
+static int validate(const urk_loadgen_opts_t *o, urk_addr_t *addr)
+{
+    if (o->flags & ~URK_LOAD_OPEN_LOOP)
+        return -EINVAL;
+    for (size_t i = 0; i < sizeof o->reserved / sizeof o->reserved[0]; i++)
+        if (o->reserved[i])
+            return -EINVAL;
+    if (!o->host || urk_addr_parse(o->host, o->port, addr) != 0 || o->port == 0)
+        return -EINVAL;
+    if (o->connections < 1 || o->connections > LG_MAX_CONNS)
+        return -EINVAL;
+    if (o->threads < 1 || o->threads > LG_MAX_THREADS || o->threads > o->connections)
+        return -EINVAL;
+    if (!o->request || o->request_len == 0)
+        return -EINVAL;
+    switch (o->framing) {
+    case URK_FRAME_FIXED:
+        if (o->response_len == 0)
+            return -EINVAL;
+        break;
+    case URK_FRAME_DELIM:
+        if (!o->delim || o->delim_len == 0 || o->delim_len > LG_MAX_DELIM)
+            return -EINVAL;
+        break;
+    case URK_FRAME_HTTP:
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (o->duration_ms == 0 && o->max_requests == 0)
+        return -EINVAL;
+    if ((o->flags & URK_LOAD_OPEN_LOOP) && o->rate == 0)
+        return -EINVAL;
+    if (o->cpu < -1 || (o->cpu >= 0 && (uint64_t)o->cpu + o->threads > CPU_SETSIZE))
+        return -EINVAL;
+    return 0;
+}
+
+static void lg_free(struct urk_loadgen *lg)
+{
+    if (!lg)
+        return;
+    if (lg->stop_fd >= 0)
+        close(lg->stop_fd);
+    urk__lg_framing_free(&lg->framing);
+    free(lg->request);
+    free(lg->delim);
+    free(lg->ctr);
+    for (int i = 0; i < LG_TL_WINDOW; i++)
+        free(lg->pend[i].hist);
+    free(lg->final);
+    free(lg->tl);
+    pthread_mutex_destroy(&lg->bar_lock);
+    pthread_cond_destroy(&lg->bar_cond);
+    pthread_mutex_destroy(&lg->tl_lock);
+    free(lg);
+}
+
+int urk_loadgen_create(const urk_loadgen_opts_t *opts_in, urk_loadgen_t **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!opts_in)
+        return -EINVAL;
+    urk_loadgen_opts_t o;
+    urk_loadgen_opts_init(&o);
+    int rc = urk__copy_opts(&o, sizeof o, opts_in);
+    if (rc)
+        return rc;
+    urk_addr_t addr;
+    rc = validate(&o, &addr);
+    if (rc)
+        return rc;
+
+    struct urk_loadgen *lg = calloc(1, sizeof *lg);
+    if (!lg)
+        return -ENOMEM;
+    lg->stop_fd = -1;
+    pthread_mutex_init(&lg->bar_lock, NULL);
+    pthread_cond_init(&lg->bar_cond, NULL);
+    pthread_mutex_init(&lg->tl_lock, NULL);
+    lg->o = o;
+    lg->o.host = NULL; /* the caller's strings need not outlive this call */
+    lg->addr = addr;
+    lg->nthreads = o.threads;
+    lg->timeout_ns = sat_mul(o.timeout_ms ? o.timeout_ms : 5000, NS_PER_MS);
+    if (o.duration_ms == 0)
+        lg->error_budget = sat_add(o.max_requests, o.connections);
+
+    lg->request = malloc(o.request_len);
+    if (!lg->request)
+        goto nomem;
+    memcpy(lg->request, o.request, o.request_len);
+    lg->o.request = lg->request;
+    if (o.framing == URK_FRAME_DELIM) {
+        lg->delim = malloc(o.delim_len);
+        if (!lg->delim)
+            goto nomem;
+        memcpy(lg->delim, o.delim, o.delim_len);
+        lg->o.delim = lg->delim;
+    } else {
+        lg->o.delim = NULL;
+    }
+    int head = o.framing == URK_FRAME_HTTP && o.request_len >= 5 &&
+               memcmp(lg->request, "HEAD ", 5) == 0;
+    rc = urk__lg_framing_init(&lg->framing, o.framing, o.response_len, lg->delim,
+                              o.framing == URK_FRAME_DELIM ? o.delim_len : 0,
+                              (uint32_t)head);
+    if (rc) {
+        lg_free(lg);
+        return rc;
+    }
+
+    lg->ctr = aligned_alloc(64, sizeof(lg_counters_t) * lg->nthreads);
+    if (!lg->ctr)
+        goto nomem;
+    memset(lg->ctr, 0, sizeof(lg_counters_t) * lg->nthreads);
+    for (uint32_t i = 0; i < lg->nthreads; i++)
+        urk__hist_init(&lg->ctr[i].hist);
+    for (int i = 0; i < LG_TL_WINDOW; i++) {
+        lg->pend[i].hist = malloc(sizeof(urk_hist_t));
+        if (!lg->pend[i].hist)
+            goto nomem;
+    }
+    lg->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (lg->stop_fd < 0) {
+        rc = -errno;
+        lg_free(lg);
+        return rc;
+    }
+    *out = lg;
+    return 0;
+nomem:
+    lg_free(lg);
+    return -ENOMEM;
+}
+
+void urk_loadgen_destroy(urk_loadgen_t *lg) { lg_free(lg); }
+
+int urk_loadgen_stop(urk_loadgen_t *lg)
+{
+    if (!lg)
+        return -EINVAL;
+    signal_stop(lg);
+    return 0;
+}
+
+/* ---- results ---- */
+
+/* The merged histogram: final after a run, else a snapshot (caller frees). */
+static const urk_hist_t *merged(const struct urk_loadgen *lg, urk_hist_t **tmp)
+{
+    *tmp = NULL;
+    if (atomic_load(&lg->finished))
+        return lg->final;
+    urk_hist_t *h = malloc(sizeof *h);
+    if (!h)
+        return NULL;
+    urk__hist_init(h);
+    for (uint32_t i = 0; i < lg->nthreads; i++)
+        urk__hist_merge(h, &lg->ctr[i].hist);
+    *tmp = h;
+    return h;
+}
+
+int urk_loadgen_result(const urk_loadgen_t *lg, urk_loadgen_result_t *out)
+{
+    if (!lg || !out)
+        return -EINVAL;
+    urk_loadgen_result_t r;
+    memset(&r, 0, sizeof r);
+    for (uint32_t i = 0; i < lg->nthreads; i++) {
+        const lg_counters_t *c = &lg->ctr[i];
+        r.requests += rd(&c->requests);
+        r.responses += rd(&c->responses);
+        r.bytes_out += rd(&c->bytes_out);
+        r.bytes_in += rd(&c->bytes_in);
+        r.err_connect += rd(&c->err[E_CONNECT]);
+        r.err_read += rd(&c->err[E_READ]);
+        r.err_write += rd(&c->err[E_WRITE]);
+        r.err_timeout += rd(&c->err[E_TIMEOUT]);
+        r.err_framing += rd(&c->err[E_FRAMING]);
+        r.cpu_ns += rd(&c->cpu_ns);
+    }
+    uint64_t t0 = atomic_load(&lg->t0), end = atomic_load(&lg->end_ns);
+    if (t0) {
+        uint64_t until = end ? end : urk__now_ns();
+        r.elapsed_ns = until > t0 ? until - t0 : 0;
+    }
+    urk_hist_t *tmp;
+    const urk_hist_t *h = merged(lg, &tmp);
+    if (!h)
+        return -ENOMEM;
+    uint64_t total = rd(&h->total);
+    if (total) {
+        r.lat_min_ns = rd(&h->min);
+        r.lat_max_ns = rd(&h->max);
+        r.lat_mean_ns = rd(&h->sum) / total;
+        r.lat_p50_ns = urk__hist_percentile(h, 500000);
+        r.lat_p90_ns = urk__hist_percentile(h, 900000);
+        r.lat_p99_ns = urk__hist_percentile(h, 990000);
+        r.lat_p999_ns = urk__hist_percentile(h, 999000);
+    }
+    free(tmp);
+    *out = r;
+    return 0;
+}
+
+int urk_loadgen_percentile(const urk_loadgen_t *lg, uint32_t q_ppm, uint64_t *ns)
+{
+    if (!lg || !ns || q_ppm > 1000000)
+        return -EINVAL;
+    urk_hist_t *tmp;
+    const urk_hist_t *h = merged(lg, &tmp);
+    if (!h)
+        return -ENOMEM;
+    *ns = urk__hist_percentile(h, q_ppm);
+    free(tmp);
+    return 0;
+}
+
+int urk_loadgen_timeline(const urk_loadgen_t *lg, urk_loadgen_second_t *out, uint32_t max)
+{
+    if (!lg || (!out && max))
+        return -EINVAL;
+    struct urk_loadgen *m = (struct urk_loadgen *)(uintptr_t)lg; /* lock only */
+    pthread_mutex_lock(&m->tl_lock);
+    uint32_t n = m->tl_n;
+    if (n > INT32_MAX)
+        n = INT32_MAX;
+    uint32_t copy = n < max ? n : max;
+    if (copy)
+        memcpy(out, m->tl, (size_t)copy * sizeof *out);
+    pthread_mutex_unlock(&m->tl_lock);
+    return (int)n;
+}
