@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = 'a3c8bb9e6ae4e92f25a275fda3a56838f51f190f0bfb3d8f624d405b387a60ac'
+HEADER_SHA256 = 'ff0f3a00b735b91aa7b2c20585d3230df490372b8ee678a1914f914df7d3c57f'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
@@ -81,6 +81,9 @@ CONSTANTS = {
     'URK_FRAME_DELIM': 2,
     'URK_FRAME_HTTP': 3,
     'URK_LOAD_OPEN_LOOP': 1,
+    'URK_LOADGEN_RESULT_SIZE_0_1': 144,
+    'URK_LOADGEN_HIST_SUB_BITS': 7,
+    'URK_LOADGEN_HIST_BUCKETS': 4864,
 }
 
 # Sizes pinned by the header's /* size N */ comments.
@@ -94,7 +97,7 @@ STRUCT_SIZES = {
     'urk_event_t': 40,
     'urk_iovec_t': 16,
     'urk_loadgen_opts_t': 120,
-    'urk_loadgen_result_t': 144,
+    'urk_loadgen_result_t': 168,
     'urk_loadgen_second_t': 32,
     'urk_reactor_stats_t': 112,
     'urk_ring_info_t': 24,
@@ -177,6 +180,9 @@ CDEF = r'''
 #define URK_FRAME_DELIM 2
 #define URK_FRAME_HTTP 3
 #define URK_LOAD_OPEN_LOOP 1
+#define URK_LOADGEN_RESULT_SIZE_0_1 144
+#define URK_LOADGEN_HIST_SUB_BITS 7
+#define URK_LOADGEN_HIST_BUCKETS 4864
 uint32_t urk_version(void);
 const char *urk_version_string(void);
 uint32_t urk_abi_version(void);
@@ -436,6 +442,9 @@ typedef struct urk_loadgen_result {
     uint64_t lat_p99_ns;
     uint64_t lat_p999_ns;
     uint64_t cpu_ns;
+    uint64_t reconnects;
+    uint64_t non2xx;
+    uint64_t lat_sum_ns;
 } urk_loadgen_result_t;
 typedef struct urk_loadgen_second {
     uint64_t responses;
@@ -453,4 +462,9 @@ int urk_loadgen_percentile(const urk_loadgen_t *lg, uint32_t q_ppm,
 int urk_loadgen_timeline(const urk_loadgen_t *lg, urk_loadgen_second_t *out,
                                  uint32_t max);
 void urk_loadgen_destroy(urk_loadgen_t *lg);
+int urk_loadgen_result_ex(const urk_loadgen_t *lg, urk_loadgen_result_t *out,
+                                  uint32_t size);
+int urk_loadgen_status(const urk_loadgen_t *lg, uint32_t *codes, uint64_t *counts,
+                               uint32_t max);
+int urk_loadgen_histogram(const urk_loadgen_t *lg, uint64_t *counts, uint32_t max);
 '''

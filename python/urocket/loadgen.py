@@ -375,7 +375,7 @@ class LoadGenerator(Handle):
         """Totals so far as a dict of urk_loadgen_result_t fields (ns);
         any thread, during or after the run."""
         out = ffi.new("urk_loadgen_result_t *")
-        _check(lib.urk_loadgen_result(self._p(), out))
+        _check(lib.urk_loadgen_result_ex(self._p(), out, ffi.sizeof("urk_loadgen_result_t")))
         return {k: getattr(out, k) for k in RESULT_FIELDS}
 
     def percentile(self, q):

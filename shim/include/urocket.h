@@ -550,7 +550,8 @@ typedef struct urk_loadgen urk_loadgen_t;
 /* urk_loadgen_opts_t.framing */
 #define URK_FRAME_FIXED 1 /* each response is response_len bytes        */
 #define URK_FRAME_DELIM 2 /* each response ends with delim               */
-#define URK_FRAME_HTTP 3  /* HTTP/1.1 with Content-Length, keep-alive   */
+#define URK_FRAME_HTTP 3  /* HTTP/1.x: Content-Length, chunked, close-
+                             delimited; keep-alive and Connection: close */
 
 /* urk_loadgen_opts_t.flags */
 #define URK_LOAD_OPEN_LOOP (1u << 0) /* send at `rate`, latency measured
@@ -596,7 +597,25 @@ typedef struct urk_loadgen_result {
     uint64_t lat_p99_ns;
     uint64_t lat_p999_ns;
     uint64_t cpu_ns;           /* CPU time of the generator's threads */
-} urk_loadgen_result_t; /* size 144 */
+    /* UROCKET_0.2: filled by urk_loadgen_result_ex only */
+    uint64_t reconnects;       /* connections the server ended cleanly
+                                  (Connection: close, HTTP/1.0, close-
+                                  delimited body, close between responses),
+                                  each replaced; not errors */
+    uint64_t non2xx;           /* HTTP responses with a status outside
+                                  200..299 (also counted in responses) */
+    uint64_t lat_sum_ns;       /* sum of the recorded latencies */
+} urk_loadgen_result_t; /* size 168 */
+/* The 0.1 size of urk_loadgen_result_t (what urk_loadgen_result writes). */
+#define URK_LOADGEN_RESULT_SIZE_0_1 144
+
+/* The latency histogram (urk_loadgen_histogram): URK_LOADGEN_HIST_BUCKETS
+ * counts; bucket i < 128 holds the value i (ns); above, with j = i - 128,
+ * s = j / 128: values [(128 + j % 128) << s, ((129 + j % 128) << s) - 1].
+ * Values of 2^44 ns and more land in the last bucket. Two runs' histograms
+ * add bucket by bucket into the histogram of both. */
+#define URK_LOADGEN_HIST_SUB_BITS 7
+#define URK_LOADGEN_HIST_BUCKETS 4864
 
 typedef struct urk_loadgen_second {
     uint64_t responses;
@@ -620,6 +639,19 @@ URK_API int urk_loadgen_percentile(const urk_loadgen_t *lg, uint32_t q_ppm,
 URK_API int urk_loadgen_timeline(const urk_loadgen_t *lg, urk_loadgen_second_t *out,
                                  uint32_t max);
 URK_API void urk_loadgen_destroy(urk_loadgen_t *lg);
+/* UROCKET_0.2. Totals as urk_loadgen_result, for a struct of `size` bytes
+ * (sizeof(urk_loadgen_result_t) of the caller's header; at least
+ * URK_LOADGEN_RESULT_SIZE_0_1, a multiple of 8): fills the fields this
+ * library knows, zeroes the rest. */
+URK_API int urk_loadgen_result_ex(const urk_loadgen_t *lg, urk_loadgen_result_t *out,
+                                  uint32_t size);
+/* UROCKET_0.2. HTTP responses by status code, ascending: up to max (code,
+ * count) pairs; returns the number of distinct codes seen. */
+URK_API int urk_loadgen_status(const urk_loadgen_t *lg, uint32_t *codes, uint64_t *counts,
+                               uint32_t max);
+/* UROCKET_0.2. Copies up to max latency histogram buckets (layout above);
+ * returns URK_LOADGEN_HIST_BUCKETS. */
+URK_API int urk_loadgen_histogram(const urk_loadgen_t *lg, uint64_t *counts, uint32_t max);
 
 #ifdef __cplusplus
 }

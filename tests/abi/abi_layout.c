@@ -197,6 +197,9 @@ static const abi_field_t loadgen_result_f[] = {
     F(urk_loadgen_result_t, lat_p99_ns, "uint64_t"),
     F(urk_loadgen_result_t, lat_p999_ns, "uint64_t"),
     F(urk_loadgen_result_t, cpu_ns, "uint64_t"),
+    F(urk_loadgen_result_t, reconnects, "uint64_t"),
+    F(urk_loadgen_result_t, non2xx, "uint64_t"),
+    F(urk_loadgen_result_t, lat_sum_ns, "uint64_t"),
 };
 static const abi_field_t loadgen_second_f[] = {
     F(urk_loadgen_second_t, responses, "uint64_t"),
@@ -220,7 +223,7 @@ static const abi_struct_t abi_structs[] = {
     S(urk_engine_stats_t, 32, engine_stats_f),
     S(urk_callbacks_t, 64, callbacks_f),
     S(urk_loadgen_opts_t, 120, loadgen_opts_f),
-    S(urk_loadgen_result_t, 144, loadgen_result_f),
+    S(urk_loadgen_result_t, 168, loadgen_result_f),
     S(urk_loadgen_second_t, 32, loadgen_second_f),
 };
 

@@ -155,7 +155,8 @@ def test_result_json_table_and_distribution():
     assert set(RESULT_FIELDS) == {
         "requests", "responses", "bytes_out", "bytes_in", "elapsed_ns", "err_connect",
         "err_read", "err_write", "err_timeout", "err_framing", "lat_min_ns", "lat_mean_ns",
-        "lat_max_ns", "lat_p50_ns", "lat_p90_ns", "lat_p99_ns", "lat_p999_ns", "cpu_ns"}
+        "lat_max_ns", "lat_p50_ns", "lat_p90_ns", "lat_p99_ns", "lat_p999_ns", "cpu_ns",
+        "reconnects", "non2xx", "lat_sum_ns"}
     assert j["responses"] == r.responses and j["rps"] == pytest.approx(r.rps, rel=1e-3)
     assert j["lat_p99_ns"] == r.raw["lat_p99_ns"]
     assert isinstance(j["timeline"], list) and j["timeline"]

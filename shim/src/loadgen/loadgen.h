@@ -8,7 +8,7 @@
  *
  * Per connection: a connect, then one multishot recv on the thread's
  * provided-buffer ring for the connection's life, and at most one send in
- * flight (notes, pitfall 3). A failed connection is cancelled, drained of
+ * flight (two sends on one socket may interleave). A failed connection is cancelled, drained of
  * its own completions, closed and reconnected (backing off while it keeps
  * failing), so a completion can never reach a later socket in its slot.
  *
@@ -71,15 +71,27 @@ uint32_t urk__hist_index(uint64_t value);
 uint64_t urk__hist_bucket_high(uint32_t index);
 
 /* Response framing: an incremental parser fed any split of the byte stream.
- * urk__lg_parse consumes all `len` bytes and returns the number of responses
- * completed inside them, or -URK_EFRAMING (sticky: every later call fails
- * too). It never reads outside data[0..len) and keeps no pointer to it.
- * HTTP: "HTTP/1.x NNN" status line, headers (names case-insensitive, lines
- * ending in CRLF or LF), a blank line, then Content-Length bytes of body.
- * 204/304 and responses to HEAD have no body; 1xx interim responses (except
- * 101) are skipped. Framing errors: Transfer-Encoding (chunked is not
- * supported), a missing Content-Length where a body is allowed, bad or
- * conflicting Content-Length, 101, a head over 64 KiB. */
+ * urk__lg_parse_step consumes data up to the end of the next complete
+ * response: it returns 1 with *used the bytes consumed and p->resp_status /
+ * p->resp_close describing that response, 0 with *used = len when the bytes
+ * end inside a response, or -URK_EFRAMING (sticky: every later call fails
+ * too). urk__lg_parse feeds all `len` bytes and returns the number of
+ * responses completed. Neither reads outside data[0..len) nor keeps a
+ * pointer to it. urk__lg_parse_eof tells the parser the peer closed: 1 when
+ * that completed a close-delimited response, 0 when the parser was between
+ * responses, -URK_EFRAMING when a response was cut short.
+ * HTTP: "HTTP/1.x NNN" status line (NNN 100..999), headers (names
+ * case-insensitive, lines ending in CRLF or LF), a blank line, then the
+ * body: none for HEAD requests, 1xx, 204 and 304; chunked when the last
+ * Transfer-Encoding coding is "chunked" (chunk extensions and trailers
+ * skipped); else Content-Length bytes; else (no length, or another
+ * transfer coding) everything until the peer closes. 1xx interim responses
+ * (except 101) are skipped. resp_close: the server ends the connection after
+ * this response (Connection: close, HTTP/1.0 without keep-alive, or a
+ * close-delimited body); a byte after such a response is a framing error.
+ * Framing errors also: a bad status line, a header line without ':', bad or
+ * conflicting Content-Length, a bad chunk size, 101, a head or trailer over
+ * 64 KiB. */
 typedef struct urk_lg_framing {
     uint32_t kind;            /* URK_FRAME_* */
     uint32_t response_len;    /* FIXED */
@@ -92,16 +104,20 @@ typedef struct urk_lg_framing {
 #define URK_LG_LINE_CAP 64
 typedef struct urk_lg_parser {
     const urk_lg_framing_t *f;
-    uint64_t need;         /* FIXED/HTTP body: bytes still to come */
+    uint64_t need;         /* FIXED, body, chunk data: bytes still to come */
     uint64_t content_length;
     uint32_t state;
     uint32_t matched;      /* DELIM: bytes of delim matched */
-    uint32_t line_len;     /* HTTP: bytes in the current head line */
+    uint32_t line_len;     /* HTTP: bytes in the current head/trailer line */
     uint32_t line_no;      /* HTTP: 0 = status line */
-    uint32_t head_bytes;   /* HTTP: bytes of the current head */
+    uint32_t head_bytes;   /* HTTP: bytes of the current head (or trailers) */
     uint32_t status;
-    uint32_t have_length;
+    uint8_t have_length, chunked, te_other, conn_close, conn_keep, http10;
+    uint8_t digits, cr;    /* chunk size line: hex digits seen; CR seen */
     uint32_t partial;      /* bytes seen since the last complete response */
+    uint32_t no_body;      /* this request is HEAD (set per request) */
+    uint32_t resp_status;  /* of the response step/eof just completed */
+    uint32_t resp_close;
     char line[URK_LG_LINE_CAP];
 } urk_lg_parser_t;
 
@@ -110,14 +126,18 @@ int urk__lg_framing_init(urk_lg_framing_t *f, uint32_t kind, uint32_t response_l
                          const uint8_t *delim, uint32_t delim_len, uint32_t no_body);
 void urk__lg_framing_free(urk_lg_framing_t *f);
 void urk__lg_parser_init(urk_lg_parser_t *p, const urk_lg_framing_t *f);
+int urk__lg_parse_step(urk_lg_parser_t *p, const uint8_t *data, size_t len, size_t *used);
 int urk__lg_parse(urk_lg_parser_t *p, const uint8_t *data, size_t len);
-/* 1 when the parser sits between responses with no partial bytes. */
+int urk__lg_parse_eof(urk_lg_parser_t *p);
+/* 1 when the parser sits between responses with no partial bytes (also
+ * after a resp_close response). */
 int urk__lg_parser_idle(const urk_lg_parser_t *p);
 
 
 #define LG_MAX_THREADS 64
 #define LG_MAX_CONNS (1u << 20)
 #define LG_MAX_DELIM 65536u
+#define LG_STATUS_CODES 1000 /* status codes are three digits */
 #define LG_TL_WINDOW 8        /* seconds the timeline waits for slow threads */
 #define LG_BATCH 256
 #define LG_BUF_SIZE 8192
@@ -145,6 +165,8 @@ typedef struct lg_counters {
     _Atomic uint64_t responses, bytes_out, bytes_in;
     _Atomic uint64_t err[E_FRAMING + 1];
     _Atomic uint64_t cpu_ns;
+    _Atomic uint64_t reconnects;
+    _Atomic uint64_t status[LG_STATUS_CODES]; /* HTTP responses by status code */
     urk_hist_t hist;
 } lg_counters_t;
 

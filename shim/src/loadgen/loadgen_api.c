@@ -186,9 +186,13 @@ static const urk_hist_t *merged(const struct urk_loadgen *lg, urk_hist_t **tmp)
     return h;
 }
 
-int urk_loadgen_result(const urk_loadgen_t *lg, urk_loadgen_result_t *out)
+_Static_assert(URK_HIST_BUCKETS == URK_LOADGEN_HIST_BUCKETS, "histogram layout is ABI");
+_Static_assert(URK_HIST_SUB_BITS == URK_LOADGEN_HIST_SUB_BITS, "histogram layout is ABI");
+_Static_assert(LG_STATUS_CODES <= INT32_MAX, "status count fits the return value");
+
+int urk_loadgen_result_ex(const urk_loadgen_t *lg, urk_loadgen_result_t *out, uint32_t size)
 {
-    if (!lg || !out)
+    if (!lg || !out || size < URK_LOADGEN_RESULT_SIZE_0_1 || size % 8)
         return -EINVAL;
     urk_loadgen_result_t r;
     memset(&r, 0, sizeof r);
@@ -204,6 +208,10 @@ int urk_loadgen_result(const urk_loadgen_t *lg, urk_loadgen_result_t *out)
         r.err_timeout += rd(&c->err[E_TIMEOUT]);
         r.err_framing += rd(&c->err[E_FRAMING]);
         r.cpu_ns += rd(&c->cpu_ns);
+        r.reconnects += rd(&c->reconnects);
+        for (uint32_t k = 0; k < LG_STATUS_CODES; k++)
+            if (k < 200 || k > 299)
+                r.non2xx += rd(&c->status[k]);
     }
     uint64_t t0 = atomic_load(&lg->t0), end = atomic_load(&lg->end_ns);
     if (t0) {
@@ -218,15 +226,58 @@ int urk_loadgen_result(const urk_loadgen_t *lg, urk_loadgen_result_t *out)
     if (total) {
         r.lat_min_ns = rd(&h->min);
         r.lat_max_ns = rd(&h->max);
-        r.lat_mean_ns = rd(&h->sum) / total;
+        r.lat_sum_ns = rd(&h->sum);
+        r.lat_mean_ns = r.lat_sum_ns / total;
         r.lat_p50_ns = urk__hist_percentile(h, 500000);
         r.lat_p90_ns = urk__hist_percentile(h, 900000);
         r.lat_p99_ns = urk__hist_percentile(h, 990000);
         r.lat_p999_ns = urk__hist_percentile(h, 999000);
     }
     free(tmp);
-    *out = r;
+    /* A caller built against a newer header gets zeros past what we know. */
+    memcpy(out, &r, size < sizeof r ? size : sizeof r);
+    if (size > sizeof r)
+        memset((char *)out + sizeof r, 0, size - sizeof r);
     return 0;
+}
+
+int urk_loadgen_result(const urk_loadgen_t *lg, urk_loadgen_result_t *out)
+{
+    return urk_loadgen_result_ex(lg, out, URK_LOADGEN_RESULT_SIZE_0_1);
+}
+
+int urk_loadgen_status(const urk_loadgen_t *lg, uint32_t *codes, uint64_t *counts, uint32_t max)
+{
+    if (!lg || (max && (!codes || !counts)))
+        return -EINVAL;
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < LG_STATUS_CODES; k++) {
+        uint64_t sum = 0;
+        for (uint32_t i = 0; i < lg->nthreads; i++)
+            sum += rd(&lg->ctr[i].status[k]);
+        if (!sum)
+            continue;
+        if (n < max) {
+            codes[n] = k;
+            counts[n] = sum;
+        }
+        n++;
+    }
+    return (int)n;
+}
+
+int urk_loadgen_histogram(const urk_loadgen_t *lg, uint64_t *counts, uint32_t max)
+{
+    if (!lg || (max && !counts))
+        return -EINVAL;
+    urk_hist_t *tmp;
+    const urk_hist_t *h = merged(lg, &tmp);
+    if (!h)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < max && i < URK_HIST_BUCKETS; i++)
+        counts[i] = rd(&h->counts[i]);
+    free(tmp);
+    return URK_HIST_BUCKETS;
 }
 
 int urk_loadgen_percentile(const urk_loadgen_t *lg, uint32_t q_ppm, uint64_t *ns)

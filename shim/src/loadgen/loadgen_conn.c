@@ -157,7 +157,7 @@ static void conn_issue(lg_thread_t *t, lg_conn_t *c, uint64_t intended)
     c->issued_ns = t->now;
     c->intended_ns = intended;
     c->deadline_ns = sat_add(t->now, t->lg->timeout_ns);
-    bump(&t->ctr->requests, 1);
+    /* `requests` counts it once all its bytes are written (handle_cqe). */
     if (c->send_busy) {
         /* The server answered before our previous send finished: queue
          * behind it, never a second send on the socket. */
@@ -248,7 +248,8 @@ static void conn_fail(lg_thread_t *t, lg_conn_t *c, int err)
         conn_closed(t, c);
         return;
     }
-    /* close() would not stop the multishot recv (notes, pitfall 4): cancel,
+    /* close() would not stop the multishot recv (the ring holds its own file
+     * reference): cancel,
      * then close once every op of this socket has posted its last CQE. */
     if (urk_prep_cancel_fd(t->ring, c->fd, LG_UD(K_CANCEL, c->index), URK_CANCEL_ALL) == 0)
         urk__lg_op_started(t, c);
@@ -292,6 +293,8 @@ static void response_done(lg_thread_t *t, lg_conn_t *c)
     uint64_t lat = t->now - c->intended_ns;
     urk__hist_record(&t->ctr->hist, lat);
     urk__hist_record(t->sec_hist, lat);
+    if (t->lg->o.framing == URK_FRAME_HTTP && c->parser.resp_status < LG_STATUS_CODES)
+        bump(&t->ctr->status[c->parser.resp_status], 1);
     bump(&t->ctr->responses, 1);
     c->outstanding = 0;
     uint64_t max = t->lg->o.max_requests;
@@ -299,26 +302,42 @@ static void response_done(lg_thread_t *t, lg_conn_t *c)
         signal_stop(t->lg);
 }
 
+/* The server ended the connection cleanly (Connection: close, HTTP/1.0, a
+ * close-delimited body, or a close between responses): replace it. */
+static void server_closed(lg_thread_t *t, lg_conn_t *c)
+{
+    bump(&t->ctr->reconnects, 1);
+    c->streak = 0;
+    conn_fail(t, c, E_NONE);
+}
+
 static void on_data(lg_thread_t *t, lg_conn_t *c, const uint8_t *data, uint32_t len)
 {
     bump(&t->ctr->bytes_in, len);
-    int r = urk__lg_parse(&c->parser, data, len);
+    size_t used;
+    int r = urk__lg_parse_step(&c->parser, data, len, &used);
     if (r < 0) {
         conn_fail(t, c, E_FRAMING);
         return;
     }
-    if (r > (int)c->outstanding || (r == 0 && !c->outstanding && !urk__lg_parser_idle(&c->parser))) {
-        /* More responses than requests, or bytes nobody asked for. */
-        if (c->outstanding)
-            response_done(t, c);
+    if (r == 0) {
+        if (!c->outstanding)
+            conn_fail(t, c, E_FRAMING); /* bytes nobody asked for */
+        return;
+    }
+    if (!c->outstanding) {
+        conn_fail(t, c, E_FRAMING); /* a response nobody asked for */
+        return;
+    }
+    response_done(t, c);
+    if (used < len) {
+        /* One request is out at a time: anything after its response is
+         * more responses than requests (or bytes after a closing one). */
         conn_fail(t, c, E_FRAMING);
         return;
     }
-    if (r == 0)
-        return;
-    response_done(t, c);
-    if (!urk__lg_parser_idle(&c->parser)) {
-        conn_fail(t, c, E_FRAMING); /* trailing bytes after the response */
+    if (c->parser.resp_close) {
+        server_closed(t, c);
         return;
     }
     /* Only a clean exchange ends a failure streak: a server that garbles
@@ -326,6 +345,31 @@ static void on_data(lg_thread_t *t, lg_conn_t *c, const uint8_t *data, uint32_t 
     c->streak = 0;
     urk__lg_idle_push(t, c);
     urk__lg_dispatch(t);
+}
+
+/* The peer closed its side (recv returned 0). */
+static void on_eof(lg_thread_t *t, lg_conn_t *c)
+{
+    int r = urk__lg_parse_eof(&c->parser);
+    if (r < 0) {
+        conn_fail(t, c, E_READ); /* a response cut short */
+        return;
+    }
+    if (r > 0) {
+        if (!c->outstanding) {
+            conn_fail(t, c, E_FRAMING);
+            return;
+        }
+        response_done(t, c); /* a close-delimited body ended */
+        server_closed(t, c);
+        return;
+    }
+    /* Between responses a close is a keep-alive close; with a request out
+     * and no byte of its response it is an error. */
+    if (c->outstanding)
+        conn_fail(t, c, E_READ);
+    else
+        server_closed(t, c);
 }
 
 /* ---- completions ---- */
@@ -352,6 +396,14 @@ static void handle_cqe(lg_thread_t *t, const urk_cqe_t *e)
     lg_conn_t *c = &t->conns[idx];
     if (final)
         c->ops--;
+    if (kind == K_SEND && e->res > 0) {
+        /* Written bytes count in any state: a request is sent once all of
+         * its bytes are, never before. */
+        bump(&t->ctr->bytes_out, (uint64_t)e->res);
+        c->sent += (uint32_t)e->res;
+        if (c->sent == t->lg->o.request_len)
+            bump(&t->ctr->requests, 1);
+    }
     if (t->draining) {
         if (c->state == C_CLOSING)
             maybe_closed(t, c);
@@ -379,7 +431,8 @@ static void handle_cqe(lg_thread_t *t, const urk_cqe_t *e)
         if (c->state != C_READY)
             break;
         if (e->res == -ENOBUFS) {
-            /* Transient: re-armed once buffers are back (notes, pitfall 1). */
+            /* Transient: the multishot ended for want of buffers; it is
+             * re-armed once buffers are back. */
             if (final && !c->starved) {
                 c->starved = 1;
                 t->nstarved++;
@@ -391,10 +444,7 @@ static void handle_cqe(lg_thread_t *t, const urk_cqe_t *e)
             break;
         }
         if (e->res == 0) {
-            /* Peer closed. Between responses that is just a closed
-             * keep-alive connection; with a request out it is an error. */
-            int mid = c->outstanding || !urk__lg_parser_idle(&c->parser);
-            conn_fail(t, c, mid ? E_READ : E_NONE);
+            on_eof(t, c);
             break;
         }
         if (e->flags & URK_CQE_F_BUFFER)
@@ -413,8 +463,6 @@ static void handle_cqe(lg_thread_t *t, const urk_cqe_t *e)
             conn_fail(t, c, E_WRITE);
             break;
         }
-        bump(&t->ctr->bytes_out, (uint64_t)e->res);
-        c->sent += (uint32_t)e->res;
         if (c->sent < t->lg->o.request_len) {
             send_next(t, c); /* short send: the rest, still one at a time */
         } else if (c->send_pending) {

@@ -1,19 +1,26 @@
 /* loadgen_frame.c - incremental response framing for the load generator.
- * A byte-at-a-time state machine, so a response split at any byte across
- * receive completions parses the same as one delivered whole. Self-contained
- * (libc + internal.h declarations) so tests and fuzzers can build it alone. */
+ * A byte-at-a-time state machine (bulk copies only inside bodies), so a
+ * response split at any byte across receive completions parses the same as
+ * one delivered whole. Self-contained (libc + loadgen.h declarations) so
+ * tests and fuzzers can build it alone. The rules are in loadgen.h. */
 #include "loadgen.h"
 
 #include <stdlib.h>
 
 enum {
-    P_LINE = 0,  /* HTTP: inside a head line (status line or header) */
-    P_BODY = 1,  /* HTTP: inside a Content-Length body */
-    P_ERROR = 2, /* sticky failure */
+    P_LINE = 0,       /* HTTP: inside a head line (status line or header) */
+    P_BODY = 1,       /* Content-Length body */
+    P_ERROR = 2,      /* sticky failure */
+    P_CHUNK_SIZE = 3, /* chunk-size line, extensions included */
+    P_CHUNK_DATA = 4,
+    P_CHUNK_END = 5,  /* the CRLF after chunk data */
+    P_TRAILER = 6,    /* trailer lines after the last chunk */
+    P_EOF_BODY = 7,   /* close-delimited body: everything until the close */
+    P_CLOSED = 8,     /* after a resp_close response: no byte may follow */
 };
 
 #define HEAD_LIMIT (64u * 1024u)
-#define LENGTH_LIMIT (1ull << 40) /* a larger Content-Length is garbage */
+#define LENGTH_LIMIT (1ull << 40) /* a larger Content-Length or chunk is garbage */
 
 int urk__lg_framing_init(urk_lg_framing_t *f, uint32_t kind, uint32_t response_len,
                          const uint8_t *delim, uint32_t delim_len, uint32_t no_body)
@@ -56,11 +63,24 @@ void urk__lg_framing_free(urk_lg_framing_t *f)
     f->fallback = NULL;
 }
 
+static void start_head(urk_lg_parser_t *p)
+{
+    p->state = P_LINE;
+    p->line_no = 0;
+    p->line_len = 0;
+    p->head_bytes = 0;
+    p->have_length = p->chunked = p->te_other = 0;
+    p->conn_close = p->conn_keep = p->http10 = 0;
+    p->content_length = 0;
+    p->status = 0;
+}
+
 void urk__lg_parser_init(urk_lg_parser_t *p, const urk_lg_framing_t *f)
 {
     memset(p, 0, sizeof *p);
     p->f = f;
-    p->state = P_LINE;
+    p->no_body = f->no_body;
+    start_head(p);
     if (f->kind == URK_FRAME_FIXED)
         p->need = f->response_len;
 }
@@ -76,30 +96,26 @@ static int fail(urk_lg_parser_t *p)
     return -URK_EFRAMING;
 }
 
-static int parse_fixed(urk_lg_parser_t *p, const uint8_t *data, size_t len)
+/* ---- FIXED and DELIM ---- */
+
+static int step_fixed(urk_lg_parser_t *p, size_t len, size_t *used)
 {
-    URK_UNUSED(data);
-    int done = 0;
-    while (len) {
-        uint64_t take = p->need < len ? p->need : len;
-        p->need -= take;
-        len -= (size_t)take;
-        p->partial = 1;
-        if (p->need == 0) {
-            done++;
-            p->need = p->f->response_len;
-            p->partial = 0;
-        }
-    }
-    return done;
+    uint64_t take = p->need < len ? p->need : len;
+    p->need -= take;
+    *used = (size_t)take;
+    p->partial = 1;
+    if (p->need)
+        return 0;
+    p->need = p->f->response_len;
+    p->partial = 0;
+    return 1;
 }
 
-static int parse_delim(urk_lg_parser_t *p, const uint8_t *data, size_t len)
+static int step_delim(urk_lg_parser_t *p, const uint8_t *data, size_t len, size_t *used)
 {
     const uint8_t *d = p->f->delim;
     const uint32_t *fb = p->f->fallback;
     uint32_t n = p->f->delim_len, k = p->matched;
-    int done = 0;
     for (size_t i = 0; i < len; i++) {
         uint8_t c = data[i];
         while (k && d[k] != c)
@@ -109,16 +125,30 @@ static int parse_delim(urk_lg_parser_t *p, const uint8_t *data, size_t len)
         p->partial = 1;
         if (k == n) {
             /* Responses do not overlap: matching restarts after one. */
-            done++;
-            k = 0;
+            p->matched = 0;
             p->partial = 0;
+            *used = i + 1;
+            return 1;
         }
     }
     p->matched = k;
-    return done;
+    *used = len;
+    return 0;
 }
 
+/* ---- HTTP head ---- */
+
 static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c; }
+static int is_digit(int c) { return c >= '0' && c <= '9'; }
+static int is_ows(int c) { return c == ' ' || c == '\t'; }
+
+static int hex_value(int c)
+{
+    if (is_digit(c))
+        return c - '0';
+    c = lower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
 
 /* Case-insensitive: does line[0..n) begin with the header name `name`
  * followed by ':'? */
@@ -131,7 +161,15 @@ static int header_is(const char *line, uint32_t n, const char *name)
     return i < n && line[i] == ':';
 }
 
-static int is_digit(int c) { return c >= '0' && c <= '9'; }
+/* Case-insensitive comparison of a token with a lower-case word. */
+static int token_is(const char *t, uint32_t n, const char *word)
+{
+    uint32_t i = 0;
+    for (; i < n && word[i]; i++)
+        if (lower((unsigned char)t[i]) != word[i])
+            return 0;
+    return i == n && !word[i];
+}
 
 static int status_line(urk_lg_parser_t *p, uint32_t n)
 {
@@ -143,25 +181,18 @@ static int status_line(urk_lg_parser_t *p, uint32_t n)
     if (n > 12 && l[12] != ' ')
         return -1;
     p->status = (uint32_t)((l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0'));
+    if (p->status < 100)
+        return -1;
+    p->http10 = l[7] == '0';
     return 0;
 }
 
-static int header_line(urk_lg_parser_t *p, uint32_t n, int truncated)
+static int content_length(urk_lg_parser_t *p, const char *l, uint32_t n, int truncated)
 {
-    const char *l = p->line;
-    if (header_is(l, n, "transfer-encoding"))
-        return -1; /* chunked (or any coding) is not supported */
-    if (!header_is(l, n, "content-length")) {
-        /* Any other header: require a name followed by ':' somewhere, unless
-         * the captured prefix is too short to tell. */
-        if (truncated || memchr(l, ':', n))
-            return 0;
-        return -1;
-    }
     if (truncated)
         return -1; /* a sane Content-Length line fits in the capture */
     uint32_t i = sizeof "content-length";
-    while (i < n && (l[i] == ' ' || l[i] == '\t'))
+    while (i < n && is_ows(l[i]))
         i++;
     if (i == n || !is_digit(l[i]))
         return -1;
@@ -172,7 +203,7 @@ static int header_line(urk_lg_parser_t *p, uint32_t n, int truncated)
             return -1;
         i++;
     }
-    while (i < n && (l[i] == ' ' || l[i] == '\t'))
+    while (i < n && is_ows(l[i]))
         i++;
     if (i != n)
         return -1; /* "5, 5", trailing junk */
@@ -183,19 +214,112 @@ static int header_line(urk_lg_parser_t *p, uint32_t n, int truncated)
     return 0;
 }
 
-static void start_head(urk_lg_parser_t *p)
+/* Calls fn on each comma-separated token of the header value starting at
+ * l[i]; with `truncated`, the last token may be cut and is skipped. */
+static void each_token(urk_lg_parser_t *p, const char *l, uint32_t i, uint32_t n, int truncated,
+                       void (*fn)(urk_lg_parser_t *, const char *, uint32_t, int))
 {
-    p->state = P_LINE;
-    p->line_no = 0;
-    p->line_len = 0;
-    p->head_bytes = 0;
-    p->have_length = 0;
-    p->content_length = 0;
-    p->status = 0;
+    while (i < n) {
+        while (i < n && (is_ows(l[i]) || l[i] == ','))
+            i++;
+        uint32_t s = i;
+        while (i < n && l[i] != ',')
+            i++;
+        uint32_t e = i;
+        while (e > s && is_ows(l[e - 1]))
+            e--;
+        if (e > s && !(truncated && i == n))
+            fn(p, l + s, e - s, i == n);
+    }
 }
 
-/* A complete head line (terminator stripped) in p->line; returns 1 when a
- * response completed, 0 to go on, -1 on a framing error. */
+static void connection_token(urk_lg_parser_t *p, const char *t, uint32_t n, int last)
+{
+    URK_UNUSED(last);
+    if (token_is(t, n, "close"))
+        p->conn_close = 1;
+    else if (token_is(t, n, "keep-alive"))
+        p->conn_keep = 1;
+}
+
+static void coding_token(urk_lg_parser_t *p, const char *t, uint32_t n, int last)
+{
+    if (!last)
+        return;
+    /* Only the final coding decides the framing (RFC 9112 6.3). */
+    p->chunked = token_is(t, n, "chunked");
+    p->te_other = !p->chunked;
+}
+
+static int header_line(urk_lg_parser_t *p, uint32_t n, int truncated)
+{
+    const char *l = p->line;
+    if (header_is(l, n, "content-length"))
+        return content_length(p, l, n, truncated);
+    if (header_is(l, n, "transfer-encoding")) {
+        if (truncated)
+            return -1; /* codings longer than the capture: cannot tell */
+        p->chunked = p->te_other = 0;
+        each_token(p, l, sizeof "transfer-encoding", n, 0, coding_token);
+        if (!p->chunked && !p->te_other)
+            return -1; /* empty value */
+        return 0;
+    }
+    if (header_is(l, n, "connection")) {
+        each_token(p, l, sizeof "connection", n, truncated, connection_token);
+        return 0;
+    }
+    /* Any other header: require a name followed by ':' somewhere, unless
+     * the captured prefix is too short to tell. */
+    if (truncated || memchr(l, ':', n))
+        return 0;
+    return -1;
+}
+
+/* The response just completed: record it and get ready for the next. */
+static int finish(urk_lg_parser_t *p, int close)
+{
+    p->resp_status = p->status;
+    p->resp_close = (uint32_t)close;
+    p->partial = 0;
+    if (close)
+        p->state = P_CLOSED;
+    else
+        start_head(p);
+    return 1;
+}
+
+static int end_of_head(urk_lg_parser_t *p)
+{
+    int close = p->conn_close || (p->http10 && !p->conn_keep);
+    if (p->status < 200) {
+        if (p->status == 101)
+            return -1; /* a protocol switch cannot be load-tested */
+        start_head(p); /* interim response: the real one follows */
+        return 0;
+    }
+    if (p->no_body || p->status == 204 || p->status == 304)
+        return finish(p, close);
+    if (p->chunked) {
+        p->state = P_CHUNK_SIZE;
+        p->need = 0;
+        p->digits = p->cr = 0;
+        p->head_bytes = 0;
+        return 0;
+    }
+    if (p->te_other || !p->have_length) {
+        p->state = P_EOF_BODY;
+        return 0;
+    }
+    if (p->content_length == 0)
+        return finish(p, close);
+    p->need = p->content_length;
+    p->state = P_BODY;
+    return 0;
+}
+
+/* A complete head or trailer line (terminator stripped) in p->line;
+ * returns 1 when a response completed, 0 to go on, -1 on a framing error. */
 static int end_of_line(urk_lg_parser_t *p)
 {
     uint32_t n = p->line_len;
@@ -207,52 +331,104 @@ static int end_of_line(urk_lg_parser_t *p)
     else if (n && p->line[n - 1] == '\r')
         n--;
     p->line_len = 0;
+    if (p->state == P_TRAILER) {
+        if (n == 0)
+            return finish(p, p->conn_close || (p->http10 && !p->conn_keep));
+        return truncated || memchr(p->line, ':', n) ? 0 : -1;
+    }
     if (p->line_no++ == 0)
         return status_line(p, n) ? -1 : 0;
     if (n)
         return header_line(p, n, truncated) ? -1 : 0;
+    return end_of_head(p);
+}
 
-    /* Blank line: the head is over. */
-    if (p->status < 200) {
-        if (p->status == 101)
+/* One byte of a chunk-size line: hex digits, then optional whitespace and
+ * ";ext" up to LF. p->cr: 1 past the digits, 2 inside the extensions. */
+static int chunk_size_byte(urk_lg_parser_t *p, uint8_t c)
+{
+    if (++p->head_bytes > HEAD_LIMIT)
+        return -1;
+    if (c == '\n') {
+        if (!p->digits)
             return -1;
-        start_head(p); /* interim response: the real one follows */
+        if (p->need == 0) {
+            p->state = P_TRAILER; /* last chunk: trailers, then a blank line */
+            p->line_len = 0;
+            p->head_bytes = 0;
+            return 0;
+        }
+        p->state = P_CHUNK_DATA;
         return 0;
     }
-    if (p->f->no_body || p->status == 204 || p->status == 304) {
-        start_head(p);
-        return 1;
+    int v = p->cr ? -1 : hex_value(c);
+    if (v >= 0) {
+        p->need = p->need * 16 + (uint64_t)v;
+        if (p->need > LENGTH_LIMIT)
+            return -1;
+        p->digits = 1;
+        return 0;
     }
-    if (!p->have_length)
-        return -1; /* close-delimited body: cannot frame on keep-alive */
-    if (p->content_length == 0) {
-        start_head(p);
-        return 1;
-    }
-    p->need = p->content_length;
-    p->state = P_BODY;
+    if (p->cr == 2)
+        return 0; /* extension bytes are skipped up to LF */
+    if (!p->digits)
+        return -1;
+    if (c == ';')
+        p->cr = 2;
+    else if (is_ows(c) || c == '\r')
+        p->cr = 1;
+    else
+        return -1;
     return 0;
 }
 
-static int parse_http(urk_lg_parser_t *p, const uint8_t *data, size_t len)
+static int step_http(urk_lg_parser_t *p, const uint8_t *data, size_t len, size_t *used)
 {
-    int done = 0;
     size_t i = 0;
     while (i < len) {
-        if (p->state == P_BODY) {
+        uint32_t st = p->state;
+        if (st == P_BODY || st == P_CHUNK_DATA) {
             size_t left = len - i;
             uint64_t take = p->need < left ? p->need : left;
             p->need -= take;
             i += (size_t)take;
-            if (p->need == 0) {
-                start_head(p);
-                p->partial = 0;
-                done++;
+            if (p->need)
+                continue;
+            if (st == P_BODY) {
+                *used = i;
+                return finish(p, p->conn_close || (p->http10 && !p->conn_keep));
+            }
+            p->state = P_CHUNK_END;
+            p->cr = 0;
+            continue;
+        }
+        if (st == P_EOF_BODY) {
+            i = len; /* ends when the peer closes */
+            continue;
+        }
+        if (st == P_CLOSED)
+            return fail(p);
+        uint8_t c = data[i++];
+        p->partial = 1;
+        if (st == P_CHUNK_END) {
+            if (c == '\r' && !p->cr) {
+                p->cr = 1;
+            } else if (c == '\n') {
+                p->state = P_CHUNK_SIZE;
+                p->need = 0;
+                p->digits = p->cr = 0;
+                p->head_bytes = 0;
+            } else {
+                return fail(p);
             }
             continue;
         }
-        uint8_t c = data[i++];
-        p->partial = 1;
+        if (st == P_CHUNK_SIZE) {
+            if (chunk_size_byte(p, c) < 0)
+                return fail(p);
+            continue;
+        }
+        /* P_LINE or P_TRAILER */
         if (++p->head_bytes > HEAD_LIMIT)
             return fail(p);
         if (c == '\n') {
@@ -260,23 +436,26 @@ static int parse_http(urk_lg_parser_t *p, const uint8_t *data, size_t len)
             if (r < 0)
                 return fail(p);
             if (r > 0) {
-                p->partial = 0;
-                done++;
+                *used = i;
+                return 1;
             }
             continue;
         }
         /* Garbage instead of a status line is caught at its first byte. */
-        if (p->line_no == 0 && p->line_len < 5 && c != (uint8_t)"HTTP/"[p->line_len])
+        if (st == P_LINE && p->line_no == 0 && p->line_len < 5 &&
+            c != (uint8_t)"HTTP/"[p->line_len])
             return fail(p);
         if (p->line_len < URK_LG_LINE_CAP)
             p->line[p->line_len] = (char)c;
         p->line_len++;
     }
-    return done;
+    *used = len;
+    return 0;
 }
 
-int urk__lg_parse(urk_lg_parser_t *p, const uint8_t *data, size_t len)
+int urk__lg_parse_step(urk_lg_parser_t *p, const uint8_t *data, size_t len, size_t *used)
 {
+    *used = 0;
     if (p->state == P_ERROR)
         return -URK_EFRAMING;
     if (!len)
@@ -285,12 +464,40 @@ int urk__lg_parse(urk_lg_parser_t *p, const uint8_t *data, size_t len)
         return fail(p);
     switch (p->f->kind) {
     case URK_FRAME_FIXED:
-        return parse_fixed(p, data, len);
+        return step_fixed(p, len, used);
     case URK_FRAME_DELIM:
-        return parse_delim(p, data, len);
+        return step_delim(p, data, len, used);
     case URK_FRAME_HTTP:
-        return parse_http(p, data, len);
+        return step_http(p, data, len, used);
     default:
         return fail(p);
     }
+}
+
+int urk__lg_parse(urk_lg_parser_t *p, const uint8_t *data, size_t len)
+{
+    int done = 0;
+    size_t off = 0;
+    do {
+        size_t used;
+        int r = urk__lg_parse_step(p, data ? data + off : NULL, len - off, &used);
+        if (r < 0)
+            return r;
+        off += used;
+        if (r == 0)
+            break;
+        done++;
+    } while (off < len);
+    return done;
+}
+
+int urk__lg_parse_eof(urk_lg_parser_t *p)
+{
+    if (p->state == P_ERROR)
+        return -URK_EFRAMING;
+    if (p->f->kind == URK_FRAME_HTTP && p->state == P_EOF_BODY)
+        return finish(p, 1);
+    if (p->partial)
+        return fail(p); /* cut short */
+    return 0;
 }
