@@ -38,7 +38,7 @@ from ._util import Handle, new_opts
 from .errors import _check
 
 __all__ = ["LoadGenerator", "LoadResult", "Latency", "Second", "Progress", "Request",
-           "Target", "loadtest", "merge_results", "parse_target", "resolve",
+           "Target", "loadtest", "merge_results", "parse_target", "resolve", "resolve_all",
            "DEFAULT_REQUEST", "RESULT_FIELDS", "fmt_seconds"]
 
 DEFAULT_REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -79,22 +79,49 @@ def _is_literal(host: str) -> bool:
         return False
 
 
-def resolve(host: str, port: int = 80) -> str:
-    """A numeric address for host: a literal stays as it is, a name is
-    resolved (IPv4 or IPv6, the resolver's first answer). ValueError naming
-    the host when it does not resolve."""
+def resolve_all(host: str, port: int = 80) -> List[str]:
+    """Every numeric address of host, in the resolver's order (a literal:
+    itself). ValueError naming the host when it does not resolve."""
     h = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not h:
         raise ValueError("empty host name")
     if _is_literal(h):
-        return h
+        return [h]
     try:
         infos = socket.getaddrinfo(h, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise ValueError("cannot resolve host name %r: %s" % (h, exc.strerror)) from None
-    if not infos:
+    out: List[str] = []
+    for info in infos:
+        a = str(info[4][0])
+        if a not in out:
+            out.append(a)
+    if not out:
         raise ValueError("cannot resolve host name %r: no address" % h)
-    return str(infos[0][4][0])
+    return out
+
+
+def _accepts(address: str, port: int, timeout: float) -> bool:
+    fam = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.connect((address, port))
+            return True
+        except OSError:
+            return False
+
+
+def resolve(host: str, port: int = 80) -> str:
+    """A numeric address for host. A name with several addresses (localhost:
+    ::1 and 127.0.0.1) gets the first that accepts a connection on port, as
+    a browser would; the first one when none does."""
+    addrs = resolve_all(host, port)
+    if len(addrs) > 1:
+        for a in addrs:
+            if _accepts(a, port, 0.5):
+                return a
+    return addrs[0]
 
 
 def parse_target(target: str, port: Optional[int] = None, resolve_name: bool = True) -> Target:
