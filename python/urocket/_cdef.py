@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = 'ff0f3a00b735b91aa7b2c20585d3230df490372b8ee678a1914f914df7d3c57f'
+HEADER_SHA256 = '9531fd25054edc3d5e01c207eca471facde5d561175b4357a6b04963dfc75a11'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
@@ -81,6 +81,7 @@ CONSTANTS = {
     'URK_FRAME_DELIM': 2,
     'URK_FRAME_HTTP': 3,
     'URK_LOAD_OPEN_LOOP': 1,
+    'URK_LOADGEN_MAX_REQUESTS': 32,
     'URK_LOADGEN_RESULT_SIZE_0_1': 144,
     'URK_LOADGEN_HIST_SUB_BITS': 7,
     'URK_LOADGEN_HIST_BUCKETS': 4864,
@@ -96,7 +97,8 @@ STRUCT_SIZES = {
     'urk_engine_stats_t': 32,
     'urk_event_t': 40,
     'urk_iovec_t': 16,
-    'urk_loadgen_opts_t': 120,
+    'urk_loadgen_opts_t': 136,
+    'urk_loadgen_request_t': 24,
     'urk_loadgen_result_t': 168,
     'urk_loadgen_second_t': 32,
     'urk_reactor_stats_t': 112,
@@ -180,6 +182,7 @@ CDEF = r'''
 #define URK_FRAME_DELIM 2
 #define URK_FRAME_HTTP 3
 #define URK_LOAD_OPEN_LOOP 1
+#define URK_LOADGEN_MAX_REQUESTS 32
 #define URK_LOADGEN_RESULT_SIZE_0_1 144
 #define URK_LOADGEN_HIST_SUB_BITS 7
 #define URK_LOADGEN_HIST_BUCKETS 4864
@@ -403,6 +406,12 @@ int urk_conn_user(urk_reactor_t *r, urk_conn_t conn, uint64_t *user);
 int urk_reactor_stats(const urk_reactor_t *r, urk_reactor_stats_t *out);
 int urk_reactor_index(const urk_reactor_t *r);
 typedef struct urk_loadgen urk_loadgen_t;
+typedef struct urk_loadgen_request {
+    const void *data;
+    uint32_t len;
+    uint32_t weight;
+    uint32_t reserved[2];
+} urk_loadgen_request_t;
 typedef struct urk_loadgen_opts {
     uint32_t struct_size;
     uint32_t flags;
@@ -422,6 +431,9 @@ typedef struct urk_loadgen_opts {
     uint64_t timeout_ms;
     int32_t cpu;
     uint32_t reserved[7];
+    const urk_loadgen_request_t *requests;
+    uint32_t nrequests;
+    uint32_t ramp_ms;
 } urk_loadgen_opts_t;
 typedef struct urk_loadgen_result {
     uint64_t requests;
@@ -467,4 +479,10 @@ int urk_loadgen_result_ex(const urk_loadgen_t *lg, urk_loadgen_result_t *out,
 int urk_loadgen_status(const urk_loadgen_t *lg, uint32_t *codes, uint64_t *counts,
                                uint32_t max);
 int urk_loadgen_histogram(const urk_loadgen_t *lg, uint64_t *counts, uint32_t max);
+int urk_loadgen_request_result(const urk_loadgen_t *lg, uint32_t index,
+                                       urk_loadgen_result_t *out, uint32_t size);
+int urk_loadgen_request_status(const urk_loadgen_t *lg, uint32_t index, uint32_t *codes,
+                                       uint64_t *counts, uint32_t max);
+int urk_loadgen_request_histogram(const urk_loadgen_t *lg, uint32_t index,
+                                          uint64_t *counts, uint32_t max);
 '''

@@ -302,7 +302,7 @@ def _build(args: Any) -> Tuple[str, Optional[int], Dict[str, Any]]:
               requests=args.requests, rate=args.rate, request=args.request,
               method=args.method, headers=args.headers or None, body=body,
               framing=args.framing, response_len=args.response_len, delim=args.delim,
-              timeout=args.timeout, cpu=args.cpu)
+              timeout=args.timeout, cpu=args.cpu, ramp=args.ramp)
     return target, port, kw
 
 
@@ -314,6 +314,8 @@ def _child_argv(args: Any, url: str, share: Dict[str, Any], address: str) -> Lis
         argv += ["-d", "%gs" % share["duration"]]
     if share["requests"] is not None:
         argv += ["-n", str(share["requests"])]
+    if args.ramp:
+        argv += ["--ramp", "%gs" % args.ramp]
     if share["rate"] is not None:
         argv += ["-R", repr(share["rate"])]
     if args.request is not None:
@@ -459,6 +461,8 @@ def add_load_parser(sub: Any) -> None:
     ld.add_argument("--body-file", default=None, metavar="FILE", help="request body from FILE")
     ld.add_argument("--timeout", type=_seconds("s"), default=5.0, metavar="TIME",
                     help="per request and per connect: 5, 5s, 500ms (default 5 s)")
+    ld.add_argument("--ramp", type=_seconds("s"), default=0.0, metavar="TIME",
+                    help="start the connections spread over this time (load ramps up)")
     ld.add_argument("--latency", action="store_true",
                     help="print the latency distribution (p50 .. p99.99)")
     ld.add_argument("--request", type=_escaped_bytes, default=None,

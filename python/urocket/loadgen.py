@@ -243,7 +243,9 @@ class LoadGenerator(Handle):
     framing: "http" (Content-Length, chunked, close-delimited; keep-alive
     and Connection: close), "fixed" (response_len bytes) or "delim"
     (responses end with `delim`). timeout: seconds per request and per
-    connect. cpu: pin thread i to cpu + i (-1: no pinning).
+    connect. cpu: pin thread i to cpu + i (-1: no pinning). scenario: a
+    list of Request mixed by weight (exact shares), counted apart too
+    (result().by_request). ramp: seconds over which the connections start.
     """
 
     __slots__ = ("_config", "_thread", "_rc", "_done", "_last_sec")
@@ -252,10 +254,12 @@ class LoadGenerator(Handle):
     def __init__(self, host: str, port: Optional[int] = None, connections: int = 64,
                  threads: int = 1, duration: Optional[float] = _DEFAULT,
                  requests: Optional[int] = None, rate: Optional[float] = None,
-                 request: Union[bytes, str, Request, None] = None, framing: str = "http",
+                 request: Union[bytes, str, Request, Sequence[Request], None] = None,
+                 framing: str = "http",
                  response_len: Optional[int] = None, delim: Union[bytes, str, None] = None,
                  timeout: float = 5.0, cpu: int = -1, method: str = "GET",
-                 headers: HeadersArg = None, body: Union[bytes, str, None] = None) -> None:
+                 headers: HeadersArg = None, body: Union[bytes, str, None] = None,
+                 scenario: Optional[Sequence[Request]] = None, ramp: float = 0.0) -> None:
         if duration is _DEFAULT:
             duration = None if requests is not None else 5.0
         if framing not in _FRAMING:
@@ -283,8 +287,27 @@ class LoadGenerator(Handle):
         if framing == "delim" and not delim:
             raise ValueError('framing="delim" needs delim')
         _check_cpu(cpu, threads)
+        if isinstance(request, (list, tuple)):
+            scenario, request = request, None  # a list of Request is a scenario
+        if ramp is None or ramp < 0:
+            raise ValueError("ramp must be >= 0 seconds, got %r" % (ramp,))
+        if scenario is not None:
+            scenario = list(scenario)
+            if not 1 <= len(scenario) <= _K["URK_LOADGEN_MAX_REQUESTS"]:
+                raise ValueError("a scenario has 1..%d requests, got %d" % (
+                    _K["URK_LOADGEN_MAX_REQUESTS"], len(scenario)))
+            if not all(isinstance(s, Request) for s in scenario):
+                raise ValueError("a scenario is a list of urocket.Request")
+            names = [s.name for s in scenario]
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ValueError("request names must differ (name=...): %s" % ", ".join(dup))
+            if request is not None:
+                raise ValueError("give request or scenario, not both")
         target = parse_target(host, port)
-        if isinstance(request, Request):
+        if scenario is not None:
+            raw = b"unused"
+        elif isinstance(request, Request):
             raw = request.encode(target.host_header)
         elif request is not None:
             raw = request.encode() if isinstance(request, str) else bytes(request)
@@ -297,20 +320,34 @@ class LoadGenerator(Handle):
             "host": target.host, "address": target.address, "port": target.port,
             "url": target.url if "://" in host else None,
             "connections": connections, "threads": threads, "duration": duration,
-            "requests": requests, "rate": rate, "framing": framing}
+            "requests": requests, "rate": rate, "framing": framing, "ramp": ramp,
+            "scenario": [s.name for s in scenario] if scenario else None}
         opts, keep = new_opts("urk_loadgen_opts_t", lib.urk_loadgen_opts_init, {
             "flags": _K["URK_LOAD_OPEN_LOOP"] if rate is not None else 0,
             "host": target.address, "port": target.port, "framing": _FRAMING[framing],
             "connections": connections, "threads": threads,
             "response_len": response_len if framing == "fixed" else None,
-            "request": raw, "request_len": len(raw),
+            "request": raw if scenario is None else None,
+            "request_len": len(raw) if scenario is None else 0,
             "delim": delim if framing == "delim" else None,
             "delim_len": len(delim) if framing == "delim" and delim else None,
             "duration_ms": int(round(duration * 1000)) if duration is not None else 0,
             "max_requests": requests or 0,
             "rate": max(1, int(round(rate))) if rate is not None else 0,
             "timeout_ms": max(1, int(round(timeout * 1000))),
-            "cpu": cpu})
+            "cpu": cpu, "ramp_ms": int(round(ramp * 1000))})
+        if scenario is not None:
+            arr = ffi.new("urk_loadgen_request_t[]", len(scenario))
+            for i, s in enumerate(scenario):
+                data = s.encode(target.host_header)
+                buf = ffi.from_buffer(data)
+                keep += [data, buf]
+                arr[i].data = buf
+                arr[i].len = len(data)
+                arr[i].weight = s.weight
+            keep.append(arr)
+            opts.requests = arr
+            opts.nrequests = len(scenario)
         out = ffi.new("urk_loadgen_t **")
         _check(lib.urk_loadgen_create(opts, out))
         del keep  # copied by the library
@@ -466,12 +503,31 @@ class LoadGenerator(Handle):
             pts.append((ppm / 1e6, out[0] * _NS))
         return pts
 
+    def request_result(self, index: int) -> LoadResult:
+        """Scenario runs: the LoadResult of request `index` alone."""
+        p = self._p()
+        out = ffi.new("urk_loadgen_result_t *")
+        _check(lib.urk_loadgen_request_result(p, index, out,
+                                              ffi.sizeof("urk_loadgen_result_t")))
+        raw = {k: getattr(out, k) for k in RESULT_FIELDS}
+        codes = ffi.new("uint32_t[]", _MAX_STATUS)
+        counts = ffi.new("uint64_t[]", _MAX_STATUS)
+        n = _check(lib.urk_loadgen_request_status(p, index, codes, counts, _MAX_STATUS))
+        status = {int(codes[i]): int(counts[i]) for i in range(min(n, _MAX_STATUS))}
+        buf = ffi.new("uint64_t[]", HIST_BUCKETS)
+        _check(lib.urk_loadgen_request_histogram(p, index, buf, HIST_BUCKETS))
+        hist = {i: int(buf[i]) for i in range(HIST_BUCKETS) if buf[i]}
+        return LoadResult(raw, (), (), None, status, hist)
+
     def result(self) -> LoadResult:
-        """A LoadResult of what was measured so far."""
+        """A LoadResult of what was measured so far (with by_request for a
+        scenario)."""
         raw = self.snapshot()
         dist = self.distribution() if raw["responses"] else []
+        names = self._config.get("scenario") or []
+        by = {name: self.request_result(i) for i, name in enumerate(names)}
         return LoadResult(raw, self.timeline(), dist, self._config, self.status(),
-                          self.histogram())
+                          self.histogram(), by)
 
 
 def _check_cpu(cpu: int, threads: int) -> None:
@@ -513,9 +569,11 @@ def loadtest(target: str, port: Optional[int] = None, *, connections: int = 64,
              requests: Optional[int] = None, rate: Optional[float] = None,
              method: str = "GET", headers: HeadersArg = None,
              body: Union[bytes, str, None] = None,
-             request: Union[bytes, str, Request, None] = None, framing: str = "http",
+             request: Union[bytes, str, Request, Sequence[Request], None] = None,
+             framing: str = "http",
              response_len: Optional[int] = None, delim: Union[bytes, str, None] = None,
              timeout: float = 5.0, cpu: int = -1,
+             scenario: Optional[Sequence[Request]] = None, ramp: float = 0.0,
              progress: Optional[Callable[[Any], None]] = None) -> LoadResult:
     """Load-test a target and return a LoadResult (latencies in seconds).
 
@@ -525,11 +583,14 @@ def loadtest(target: str, port: Optional[int] = None, *, connections: int = 64,
     rate: open loop at that many requests/s (None: closed loop); method,
     headers, body: the HTTP request (or `request`: raw bytes or a Request);
     framing "http", "fixed" (with response_len) or "delim" (with delim);
-    progress: a callable given a Progress every second. See LoadGenerator.
+    scenario: a list of urocket.Request mixed by weight, results per
+    request name in r.by_request as well as in total; ramp: seconds over
+    which the connections start; progress: a callable given a Progress
+    every second. See LoadGenerator.
     """
     with LoadGenerator(target, port, connections=connections, threads=threads,
                        duration=duration, requests=requests, rate=rate, request=request,
                        framing=framing, response_len=response_len, delim=delim,
                        timeout=timeout, cpu=cpu, method=method, headers=headers,
-                       body=body) as lg:
+                       body=body, scenario=scenario, ramp=ramp) as lg:
         return lg.run(progress=progress)

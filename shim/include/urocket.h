@@ -557,6 +557,15 @@ typedef struct urk_loadgen urk_loadgen_t;
 #define URK_LOAD_OPEN_LOOP (1u << 0) /* send at `rate`, latency measured
                                         from the intended send time       */
 
+/* One kind of request of a scenario (urk_loadgen_opts_t.requests). */
+typedef struct urk_loadgen_request {
+    const void *data;          /* request bytes (copied) */
+    uint32_t len;
+    uint32_t weight;           /* share of the requests sent; 0 counts as 1 */
+    uint32_t reserved[2];      /* must be 0 */
+} urk_loadgen_request_t; /* size 24 */
+#define URK_LOADGEN_MAX_REQUESTS 32
+
 typedef struct urk_loadgen_opts {
     uint32_t struct_size;
     uint32_t flags;            /* URK_LOAD_* */
@@ -576,7 +585,13 @@ typedef struct urk_loadgen_opts {
     uint64_t timeout_ms;       /* per request/connect; 0: 5000 */
     int32_t cpu;               /* pin thread i to cpu + i; -1: no pinning */
     uint32_t reserved[7];
-} urk_loadgen_opts_t; /* size 120 */
+    /* UROCKET_0.2 */
+    const urk_loadgen_request_t *requests; /* a scenario: several kinds of
+                                  request, chosen by weight, counted apart
+                                  (copied; `request` must then be NULL) */
+    uint32_t nrequests;        /* 1..URK_LOADGEN_MAX_REQUESTS with requests */
+    uint32_t ramp_ms;          /* connections start spread over this time */
+} urk_loadgen_opts_t; /* size 136 */
 
 typedef struct urk_loadgen_result {
     uint64_t requests;         /* requests sent */
@@ -652,6 +667,16 @@ URK_API int urk_loadgen_status(const urk_loadgen_t *lg, uint32_t *codes, uint64_
 /* UROCKET_0.2. Copies up to max latency histogram buckets (layout above);
  * returns URK_LOADGEN_HIST_BUCKETS. */
 URK_API int urk_loadgen_histogram(const urk_loadgen_t *lg, uint64_t *counts, uint32_t max);
+/* UROCKET_0.2. The same three for request kind `index` of a scenario
+ * (0..nrequests-1): its requests, responses, errors by kind, latency and
+ * non2xx (elapsed_ns and cpu_ns are the run's; bytes and reconnects are
+ * not split: 0). -EINVAL for an index out of range or no scenario. */
+URK_API int urk_loadgen_request_result(const urk_loadgen_t *lg, uint32_t index,
+                                       urk_loadgen_result_t *out, uint32_t size);
+URK_API int urk_loadgen_request_status(const urk_loadgen_t *lg, uint32_t index, uint32_t *codes,
+                                       uint64_t *counts, uint32_t max);
+URK_API int urk_loadgen_request_histogram(const urk_loadgen_t *lg, uint32_t index,
+                                          uint64_t *counts, uint32_t max);
 
 #ifdef __cplusplus
 }

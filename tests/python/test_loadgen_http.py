@@ -65,6 +65,15 @@ class HttpServer:
                         return
                     buf += d
                 req, buf = buf.split(b"\r\n\r\n", 1)
+                for line in req.split(b"\r\n")[1:]:
+                    if line.lower().startswith(b"content-length:"):
+                        need = int(line.split(b":", 1)[1])
+                        while len(buf) < need:
+                            d = s.recv(65536)
+                            if not d:
+                                return
+                            buf += d
+                        buf = buf[need:]  # the body
                 with self.lock:
                     k = self.count
                     self.count += 1
@@ -289,6 +298,10 @@ def run(url: str) -> LoadResult:
 def both(a: LoadResult, b: LoadResult) -> float:
     req = Request("POST", "/api", ["X-A: 1"], b"{}", weight=2)
     print(req.encode("h"))
+    mixed = urocket.loadtest("http://127.0.0.1:1/", scenario=[req, Request("GET", "/")],
+                             ramp=1.0)
+    per: dict[str, LoadResult] = mixed.by_request
+    print(per)
     return merge_results([a, b]).percentile(0.99)
 ''')
     pydir = os.path.dirname(os.path.dirname(os.path.abspath(urocket.__file__)))
@@ -297,3 +310,64 @@ def both(a: LoadResult, b: LoadResult) -> float:
                         "--no-incremental", "--cache-dir", str(tmp_path / "cache"),
                         str(script)], env=env, capture_output=True, timeout=300)
     assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
+
+
+def test_scenario_mixes_requests_by_weight_with_results_per_request():
+    seen = []
+
+    def script(k, req):
+        method, path = req.split(b"\r\n", 1)[0].split(b" ")[:2]
+        seen.append(method + b" " + path)
+        if path == b"/missing":
+            return [b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"], "keep"
+        if method == b"HEAD":
+            return [b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n"], "keep"
+        if method == b"POST":
+            assert req.endswith(b"Content-Length: 2") or b"Content-Length: 2\r\n" in req
+            return [b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", b""], "keep"
+        return [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"], \
+            "keep"
+
+    scenario = [urocket.Request("GET", "/", weight=5),
+                urocket.Request("POST", "/api?x=1", {"Content-Type": "application/json"}, b"{}",
+                                weight=3, name="post"),
+                urocket.Request("HEAD", "/", weight=1),
+                urocket.Request("GET", "/missing", weight=1)]
+    with HttpServer(script) as srv:
+        r = urocket.loadtest(srv.url, scenario=scenario, connections=1, requests=1000)
+    assert r.error_count == 0 and r.responses == 1000 == len(seen)
+    by = r.by_request
+    assert list(by) == ["GET /", "post", "HEAD /", "GET /missing"]
+    assert [by[n].responses for n in by] == [500, 300, 100, 100]   # exact shares
+    assert [by[n].requests for n in by] == [500, 300, 100, 100]
+    assert by["post"].status == {201: 300} and by["HEAD /"].status == {200: 100}
+    assert by["GET /missing"].non2xx == 100 and r.non2xx == 100
+    assert r.status == {200: 600, 201: 300, 404: 100}
+    assert sum(sum(b.histogram.values()) for b in by.values()) == 1000
+    # smooth weighted round robin: interleaved, not in blocks
+    weights, cur, order = [5, 3, 1, 1], [0, 0, 0, 0], []
+    for _ in range(1000):
+        cur = [c + w for c, w in zip(cur, weights)]
+        best = max(range(4), key=lambda i: (cur[i], -i))
+        cur[best] -= sum(weights)
+        order.append([b"GET /", b"POST /api?x=1", b"HEAD /", b"GET /missing"][best])
+    assert seen == order
+    j = r.to_json()
+    assert j["by_request"]["post"]["status"] == {"201": 300}
+    assert "request post" in r.table()
+    # a list given as `request` is a scenario too; names must differ
+    with pytest.raises(ValueError, match="names must differ"):
+        urocket.LoadGenerator(srv.url, request=[urocket.Request(), urocket.Request()])
+
+
+def test_ramp_starts_connections_over_time():
+    conns = []
+
+    def script(k, req):
+        return [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"], "keep"
+
+    with HttpServer(script) as srv:
+        r = urocket.loadtest(srv.url, connections=4, duration=0.5, ramp=30.0)
+        conns.append(len(srv.socks))
+    assert r.responses > 0 and r.error_count == 0
+    assert conns == [1]   # the others were due 7.5 s, 15 s and 22.5 s in

@@ -170,6 +170,21 @@ typedef struct lg_counters {
     urk_hist_t hist;
 } lg_counters_t;
 
+/* One kind of request (a scenario has several; a plain run has one). */
+typedef struct lg_template {
+    uint8_t *data;
+    uint32_t len, weight, no_body;
+} lg_template_t;
+
+/* Per request kind of a scenario, per thread (scenario runs only). */
+typedef struct lg_tcounters {
+    _Alignas(64) _Atomic uint64_t requests;
+    _Atomic uint64_t responses;
+    _Atomic uint64_t err[E_FRAMING + 1];
+    _Atomic uint64_t status[LG_STATUS_CODES];
+    urk_hist_t hist;
+} lg_tcounters_t;
+
 typedef struct lg_conn {
     int fd;
     uint32_t index;
@@ -182,6 +197,9 @@ typedef struct lg_conn {
     uint64_t issued_ns, intended_ns;
     uint64_t deadline_ns; /* connect or response deadline */
     uint64_t reconnect_ns;
+    uint64_t start_ns; /* ramp: not connected before this time (0: no wait) */
+    uint32_t tmpl;     /* request kind of the current request */
+    uint32_t send_tmpl; /* request kind of the request being written */
     urk_lg_parser_t parser;
 } lg_conn_t;
 
@@ -191,6 +209,8 @@ typedef struct lg_thread {
     struct urk_loadgen *lg;
     uint32_t index;
     lg_counters_t *ctr;
+    lg_tcounters_t *tctr; /* scenario: this thread's ntmpl counters */
+    int64_t *swrr;        /* smooth weighted round robin over request kinds */
     urk_ring_t *ring;
     urk_bufring_t *br;
     uint32_t low_water;
@@ -225,7 +245,11 @@ typedef struct lg_pending_second {
 struct urk_loadgen {
     urk_loadgen_opts_t o;
     urk_addr_t addr;
-    uint8_t *request;
+    lg_template_t *tmpl; /* ntmpl request kinds */
+    uint32_t ntmpl;
+    uint32_t scenario;   /* opts.requests given: per-kind results kept */
+    lg_tcounters_t *tctr; /* scenario: nthreads * ntmpl */
+    uint64_t ramp_ns;
     uint8_t *delim;
     urk_lg_framing_t framing;
     uint32_t nthreads;

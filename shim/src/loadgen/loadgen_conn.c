@@ -140,9 +140,9 @@ void urk__lg_op_started(lg_thread_t *t, lg_conn_t *c)
 
 static void send_next(lg_thread_t *t, lg_conn_t *c)
 {
-    const struct urk_loadgen *lg = t->lg;
-    int rc = urk_prep_send(t->ring, c->fd, lg->request + c->sent, lg->o.request_len - c->sent,
-                           0, LG_UD(K_SEND, c->index), 0);
+    const lg_template_t *tp = &t->lg->tmpl[c->send_tmpl];
+    int rc = urk_prep_send(t->ring, c->fd, tp->data + c->sent, tp->len - c->sent, 0,
+                           LG_UD(K_SEND, c->index), 0);
     if (rc) {
         conn_fail(t, c, E_WRITE);
         return;
@@ -151,8 +151,29 @@ static void send_next(lg_thread_t *t, lg_conn_t *c)
     urk__lg_op_started(t, c);
 }
 
+/* Smooth weighted round robin: every kind gets exactly its share of each
+ * cycle of sum(weights) requests, evenly interleaved. */
+static uint32_t pick_template(lg_thread_t *t)
+{
+    const struct urk_loadgen *lg = t->lg;
+    if (lg->ntmpl == 1)
+        return 0;
+    int64_t total = 0;
+    uint32_t best = 0;
+    for (uint32_t i = 0; i < lg->ntmpl; i++) {
+        t->swrr[i] += lg->tmpl[i].weight;
+        total += lg->tmpl[i].weight;
+        if (t->swrr[i] > t->swrr[best])
+            best = i;
+    }
+    t->swrr[best] -= total;
+    return best;
+}
+
 static void conn_issue(lg_thread_t *t, lg_conn_t *c, uint64_t intended)
 {
+    c->tmpl = pick_template(t);
+    c->parser.no_body = t->lg->tmpl[c->tmpl].no_body;
     c->outstanding = 1;
     c->issued_ns = t->now;
     c->intended_ns = intended;
@@ -165,6 +186,7 @@ static void conn_issue(lg_thread_t *t, lg_conn_t *c, uint64_t intended)
         return;
     }
     c->sent = 0;
+    c->send_tmpl = c->tmpl;
     send_next(t, c);
 }
 
@@ -234,6 +256,8 @@ static void conn_fail(lg_thread_t *t, lg_conn_t *c, int err)
         return;
     if (err != E_NONE) {
         urk__lg_count_err(t, err);
+        if (t->tctr && c->outstanding)
+            bump(&t->tctr[c->tmpl].err[err], 1);
         c->streak++;
     }
     if (c->outstanding) {
@@ -260,6 +284,7 @@ static void conn_fail(lg_thread_t *t, lg_conn_t *c, int err)
 void urk__lg_conn_connect(lg_thread_t *t, lg_conn_t *c)
 {
     const struct sockaddr *sa = (const struct sockaddr *)t->lg->addr.bytes;
+    c->start_ns = 0;
     urk__lg_parser_init(&c->parser, &t->lg->framing);
     c->outstanding = c->send_busy = c->send_pending = c->recv_armed = 0;
     c->sent = 0;
@@ -293,9 +318,17 @@ static void response_done(lg_thread_t *t, lg_conn_t *c)
     uint64_t lat = t->now - c->intended_ns;
     urk__hist_record(&t->ctr->hist, lat);
     urk__hist_record(t->sec_hist, lat);
-    if (t->lg->o.framing == URK_FRAME_HTTP && c->parser.resp_status < LG_STATUS_CODES)
+    int http = t->lg->o.framing == URK_FRAME_HTTP && c->parser.resp_status < LG_STATUS_CODES;
+    if (http)
         bump(&t->ctr->status[c->parser.resp_status], 1);
     bump(&t->ctr->responses, 1);
+    if (t->tctr) {
+        lg_tcounters_t *tc = &t->tctr[c->tmpl];
+        urk__hist_record(&tc->hist, lat);
+        if (http)
+            bump(&tc->status[c->parser.resp_status], 1);
+        bump(&tc->responses, 1);
+    }
     c->outstanding = 0;
     uint64_t max = t->lg->o.max_requests;
     if (max && atomic_fetch_add(&t->lg->responses, 1) + 1 >= max)
@@ -401,8 +434,11 @@ static void handle_cqe(lg_thread_t *t, const urk_cqe_t *e)
          * its bytes are, never before. */
         bump(&t->ctr->bytes_out, (uint64_t)e->res);
         c->sent += (uint32_t)e->res;
-        if (c->sent == t->lg->o.request_len)
+        if (c->sent == t->lg->tmpl[c->send_tmpl].len) {
             bump(&t->ctr->requests, 1);
+            if (t->tctr)
+                bump(&t->tctr[c->send_tmpl].requests, 1);
+        }
     }
     if (t->draining) {
         if (c->state == C_CLOSING)
@@ -463,11 +499,12 @@ static void handle_cqe(lg_thread_t *t, const urk_cqe_t *e)
             conn_fail(t, c, E_WRITE);
             break;
         }
-        if (c->sent < t->lg->o.request_len) {
+        if (c->sent < t->lg->tmpl[c->send_tmpl].len) {
             send_next(t, c); /* short send: the rest, still one at a time */
         } else if (c->send_pending) {
             c->send_pending = 0;
             c->sent = 0;
+            c->send_tmpl = c->tmpl;
             send_next(t, c);
         }
         break;
@@ -528,6 +565,8 @@ void urk__lg_scan(lg_thread_t *t)
             conn_fail(t, c, E_TIMEOUT);
         else if (c->state == C_BACKOFF && t->now >= c->reconnect_ns)
             urk__lg_conn_connect(t, c);
+        else if (c->state == C_IDLE_SLOT && c->start_ns && t->now >= c->start_ns)
+            urk__lg_conn_connect(t, c); /* ramp: its turn has come */
     }
     t->next_scan = t->now + t->scan_ns;
 }

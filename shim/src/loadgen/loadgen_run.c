@@ -157,8 +157,11 @@ static int thread_setup(lg_thread_t *t)
     t->low_water = bo.count / 8 ? bo.count / 8 : 1;
     t->conns = calloc(t->nconns, sizeof *t->conns);
     t->sec_hist = malloc(sizeof *t->sec_hist);
-    if (!t->conns || !t->sec_hist)
+    t->swrr = calloc(t->lg->ntmpl, sizeof *t->swrr);
+    if (!t->conns || !t->sec_hist || !t->swrr)
         return -ENOMEM;
+    if (t->lg->scenario)
+        t->tctr = &t->lg->tctr[(size_t)t->index * t->lg->ntmpl];
     urk__hist_init(t->sec_hist);
     for (uint32_t i = 0; i < t->nconns; i++) {
         t->conns[i].fd = -1;
@@ -195,6 +198,8 @@ static void thread_teardown(lg_thread_t *t)
     free(t->conns);
     free(t->sec_hist);
     free(t->retry);
+    free(t->swrr);
+    t->swrr = NULL;
     t->conns = NULL;
     t->sec_hist = NULL;
     t->retry = NULL;
@@ -217,8 +222,17 @@ static int thread_run(lg_thread_t *t)
 
     /* Connect phase: not measured, so the schedule does not start with
      * every connection still in its handshake. */
-    for (uint32_t i = 0; i < t->nconns; i++)
-        urk__lg_conn_connect(t, &t->conns[i]);
+    /* Ramp: connection g (of all threads, interleaved) starts g/connections
+     * of the way into ramp_ns; the first ones connect now. */
+    for (uint32_t i = 0; i < t->nconns; i++) {
+        uint64_t g = (uint64_t)i * lg->nthreads + t->index;
+        uint64_t off = lg->ramp_ns ? (uint64_t)((unsigned __int128)lg->ramp_ns * g /
+                                                lg->o.connections) : 0;
+        if (off)
+            t->conns[i].start_ns = off; /* relative until t0 is known */
+        else
+            urk__lg_conn_connect(t, &t->conns[i]);
+    }
     uint64_t limit = lg->timeout_ns < NS_PER_S ? lg->timeout_ns : NS_PER_S;
     uint64_t phase_end = t->now + limit;
     while (t->nconnecting && t->now < phase_end && !atomic_load(&lg->stop)) {
@@ -248,9 +262,12 @@ static int thread_run(lg_thread_t *t)
         uint64_t n = lg->o.max_requests, T = lg->nthreads;
         t->quota = n > t->index ? (n - t->index + T - 1) / T : 0;
     }
-    for (uint32_t i = 0; i < t->nconns; i++)
+    for (uint32_t i = 0; i < t->nconns; i++) {
         if (t->conns[i].state == C_READY)
             urk__lg_idle_push(t, &t->conns[i]);
+        else if (t->conns[i].state == C_IDLE_SLOT && t->conns[i].start_ns)
+            t->conns[i].start_ns = sat_add(t->t0, t->conns[i].start_ns);
+    }
 
     for (;;) {
         t->now = urk__now_ns();
