@@ -184,13 +184,8 @@ def check_thresholds(result: LoadResult, thresholds: Sequence[Threshold]) -> int
 # --------------------------------------------------------------- output ---
 
 def _progress_printer(stream: Any) -> Callable[[Any], None]:
-    shown = {"second": -1}
-
     def show(p: Any) -> None:
         # rps, p50 and p99 of one and the same (complete) second
-        if p.second is None or p.second == shown["second"]:
-            return
-        shown["second"] = p.second
         stream.write("[%4ds] %12s req/s   p50 %-9s p99 %-9s errors %d\n" % (
             p.second + 1, "{:,}".format(int(p.rps)), fmt_seconds(p.p50), fmt_seconds(p.p99),
             p.errors))

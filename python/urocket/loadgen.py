@@ -52,10 +52,10 @@ _DEFAULT: Any = object()
 
 Progress = collections.namedtuple(
     "Progress", "elapsed requests responses errors rps p50 p99 second")
-Progress.__doc__ = ("A live sample, passed to the progress callback every second: "
-                    "elapsed seconds and totals so far (requests, responses, errors), "
-                    "then rps, p50 and p99 (seconds) of one and the same second of the "
-                    "run, `second` (the last complete one; None before the first).")
+Progress.__doc__ = ("One complete second of the run, passed to the progress callback: "
+                    "elapsed seconds at its end, totals (requests so far; responses and "
+                    "errors up to its end), then rps, p50 and p99 (seconds) of that one "
+                    "second, and `second` (0-based).")
 
 HeadersArg = Union[Mapping[str, str], Sequence[str], Sequence[Tuple[str, str]], None]
 
@@ -416,9 +416,11 @@ class LoadGenerator(Handle):
 
     def run(self, progress: Optional[Callable[[Any], None]] = None,
             interval: float = 1.0) -> LoadResult:
-        """Run to completion and return a LoadResult. progress: called with
-        a Progress every `interval` seconds from this thread while the run
-        goes on. KeyboardInterrupt stops the run, then propagates."""
+        """Run to completion and return a LoadResult. progress: called from
+        this thread with a Progress for every second of the run, once that
+        second is complete (checked every `interval` seconds; late seconds
+        are caught up in order). KeyboardInterrupt stops the run, then
+        propagates."""
         self.start()
         assert self._thread is not None
         try:
@@ -430,7 +432,8 @@ class LoadGenerator(Handle):
                     break
                 tick += 1
                 if progress is not None:
-                    progress(self._progress())
+                    for sample in self._progress():
+                        progress(sample)
         except BaseException:
             lib.urk_loadgen_stop(self._p())
             self._done.wait()
@@ -438,18 +441,21 @@ class LoadGenerator(Handle):
             raise
         return self.result()
 
-    def _progress(self) -> Any:
-        """rps, p50 and p99 all of the last complete second of the
-        timeline, so they describe the same second."""
+    def _progress(self) -> List[Any]:
+        """A Progress per second completed since the last call: rps, p50
+        and p99 all of that one second; totals up to its end."""
         r = self.snapshot()
-        errors = sum(r["err_" + k] for k in _ERROR_KINDS)
         tl = self.timeline()
-        if tl:
-            s = tl[-1]
-            return Progress(r["elapsed_ns"] * _NS, r["requests"], r["responses"], errors,
-                            float(s.responses), s.p50, s.p99, s.second)
-        return Progress(r["elapsed_ns"] * _NS, r["requests"], r["responses"], errors,
-                        0.0, 0.0, 0.0, None)
+        out = []
+        responses = sum(s.responses for s in tl[:self._last_sec + 1])
+        errors = sum(s.errors for s in tl[:self._last_sec + 1])
+        for s in tl[self._last_sec + 1:]:
+            responses += s.responses
+            errors += s.errors
+            out.append(Progress(float(s.second + 1), r["requests"], responses, errors,
+                                float(s.responses), s.p50, s.p99, s.second))
+        self._last_sec = len(tl) - 1
+        return out
 
     # ---- results ----
 

@@ -283,3 +283,19 @@ def test_serve_stops_promptly_on_sigterm_with_live_connections():
     finally:
         for c in clients:
             c.close()
+
+
+def test_load_open_loop_warns_when_the_rate_is_missed_and_prints_latency():
+    srv = Server("--mode", "pull")
+    try:
+        rc, out, err = load(srv.port, "-c", 2, "-d", "1500ms", "-R", "50000000", "--latency",
+                            "--ramp", "100ms")
+        assert rc == 0, err
+        assert "the target rate was missed: asked for 50,000,000 req/s" in err
+        for q in ("50%", "75%", "90%", "99%", "99.9%", "99.99%"):
+            assert q in out
+        rc, out, err = load(srv.port, "-c", 2, "-d", "1500ms", "-R", "100")
+        assert rc == 0, err
+        assert "rate was missed" not in err
+    finally:
+        srv.stop()
