@@ -30,8 +30,9 @@ class HttpServer:
     "reset"). Pieces go out as separate segments (TCP_NODELAY, a short
     pause between them)."""
 
-    def __init__(self, script, pause=0.002):
+    def __init__(self, script, pause=0.002, drop=False):
         self.script = script
+        self.drop = drop  # close every connection at once, before any request
         self.pause = pause
         self.lock = threading.Lock()
         self.count = 0
@@ -50,6 +51,9 @@ class HttpServer:
                 s, _ = self.listener.accept()
             except OSError:
                 return
+            if self.drop:
+                s.close()
+                continue
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self.lock:
                 self.socks.append(s)
@@ -208,6 +212,19 @@ def test_hostile_servers_are_counted_by_kind_and_the_run_ends_on_time(kind):
             "extra": "framing"}[kind]
     assert errs[want] > 0, errs
     assert sum(v for k, v in errs.items() if k not in (want, "connect")) == 0, errs
+
+
+@pytest.mark.parametrize("rate", [None, 50])
+def test_a_server_that_drops_every_connection_is_counted_not_spun_on(rate):
+    with HttpServer(lambda k, req: ([], "keep"), drop=True) as srv:
+        t0 = time.monotonic()
+        r = urocket.loadtest(srv.url, connections=4, duration=1.0, rate=rate, timeout=0.5)
+        took = time.monotonic() - t0
+    assert took < 5.0
+    assert r.responses == 0 and r.reconnects == 0
+    assert r.errors["read"] > 0
+    # failures back off: nowhere near a tight reconnect loop
+    assert r.errors["read"] + r.errors["connect"] < 4000
 
 
 def test_merged_percentiles_are_exact():

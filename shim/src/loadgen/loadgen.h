@@ -26,9 +26,9 @@
  * which elapsed_ns, the duration and the timeline count.
  *
  * Errors: err_connect: connect failed or timed out (and socket() failures);
- * err_read: recv error, or the peer closed with a request outstanding or a
- * response half read (a close between responses is a normal keep-alive
- * close: reconnected, not an error); err_write: send failed; err_timeout:
+ * err_read: recv error, or the peer closed with a request outstanding, a
+ * response half read or before any response (a close after a response is
+ * a normal keep-alive close: counted in reconnects, not an error); err_write: send failed; err_timeout:
  * no complete response within timeout_ms of the send; err_framing: the
  * bytes do not parse (see loadgen_frame.c) or arrive
  * with no request outstanding. Each closes and replaces the connection.
@@ -200,6 +200,7 @@ typedef struct lg_conn {
     uint64_t start_ns; /* ramp: not connected before this time (0: no wait) */
     uint32_t tmpl;     /* request kind of the current request */
     uint32_t send_tmpl; /* request kind of the request being written */
+    uint32_t served;    /* responses on this socket */
     urk_lg_parser_t parser;
 } lg_conn_t;
 

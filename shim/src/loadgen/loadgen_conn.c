@@ -285,6 +285,7 @@ void urk__lg_conn_connect(lg_thread_t *t, lg_conn_t *c)
 {
     const struct sockaddr *sa = (const struct sockaddr *)t->lg->addr.bytes;
     c->start_ns = 0;
+    c->served = 0;
     urk__lg_parser_init(&c->parser, &t->lg->framing);
     c->outstanding = c->send_busy = c->send_pending = c->recv_armed = 0;
     c->sent = 0;
@@ -322,6 +323,7 @@ static void response_done(lg_thread_t *t, lg_conn_t *c)
     if (http)
         bump(&t->ctr->status[c->parser.resp_status], 1);
     bump(&t->ctr->responses, 1);
+    c->served++;
     if (t->tctr) {
         lg_tcounters_t *tc = &t->tctr[c->tmpl];
         urk__hist_record(&tc->hist, lat);
@@ -398,8 +400,10 @@ static void on_eof(lg_thread_t *t, lg_conn_t *c)
         return;
     }
     /* Between responses a close is a keep-alive close; with a request out
-     * and no byte of its response it is an error. */
-    if (c->outstanding)
+     * and no byte of its response it is an error, and so is a close before
+     * any response (else a server that drops every connection at once
+     * would be reconnected in a tight loop, with nothing counted). */
+    if (c->outstanding || !c->served)
         conn_fail(t, c, E_READ);
     else
         server_closed(t, c);
