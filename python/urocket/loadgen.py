@@ -309,8 +309,12 @@ class LoadGenerator(Handle):
             raw = b"unused"
         elif isinstance(request, Request):
             raw = request.encode(target.host_header)
+        elif isinstance(request, str):
+            raw = request.encode()
+        elif isinstance(request, (bytes, bytearray, memoryview)):
+            raw = bytes(request)
         elif request is not None:
-            raw = request.encode() if isinstance(request, str) else bytes(request)
+            raise ValueError("request must be bytes, str, a Request or a list of Request")
         else:
             path = target.path
             raw = Request(method, path, headers, body).encode(target.host_header)
@@ -599,4 +603,5 @@ def loadtest(target: str, port: Optional[int] = None, *, connections: int = 64,
                        framing=framing, response_len=response_len, delim=delim,
                        timeout=timeout, cpu=cpu, method=method, headers=headers,
                        body=body, scenario=scenario, ramp=ramp) as lg:
-        return lg.run(progress=progress)
+        result: LoadResult = lg.run(progress=progress)
+        return result
