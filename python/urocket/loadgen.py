@@ -433,6 +433,9 @@ class LoadGenerator(Handle):
             while True:
                 left = start + tick * interval - time.monotonic()
                 if self.wait(max(left, 0)):
+                    if progress is not None:  # the full seconds not reported yet
+                        for sample in self._progress(final=True):
+                            progress(sample)
                     break
                 tick += 1
                 if progress is not None:
@@ -445,11 +448,14 @@ class LoadGenerator(Handle):
             raise
         return self.result()
 
-    def _progress(self) -> List[Any]:
+    def _progress(self, final: bool = False) -> List[Any]:
         """A Progress per second completed since the last call: rps, p50
-        and p99 all of that one second; totals up to its end."""
+        and p99 all of that one second; totals up to its end. After the
+        run (final), the last, partial second is left out."""
         r = self.snapshot()
         tl = self.timeline()
+        if final:
+            tl = [s for s in tl if (s.second + 1) * 1000000000 <= r["elapsed_ns"]]
         out = []
         responses = sum(s.responses for s in tl[:self._last_sec + 1])
         errors = sum(s.errors for s in tl[:self._last_sec + 1])
@@ -458,7 +464,7 @@ class LoadGenerator(Handle):
             errors += s.errors
             out.append(Progress(float(s.second + 1), r["requests"], responses, errors,
                                 float(s.responses), s.p50, s.p99, s.second))
-        self._last_sec = len(tl) - 1
+        self._last_sec = max(self._last_sec, len(tl) - 1)
         return out
 
     # ---- results ----
