@@ -338,6 +338,8 @@ namespace Urocket
         {
             if (stoppedError != null)
                 return stoppedError;
+            if (Loop.Exited || Loop.Server.IsStopped)
+                return new ObjectDisposedException(nameof(UrkServer), "the server stopped");
             if (sendError < 0)
                 return UrkException.From(sendError, "urk_send");
             if (closed)
@@ -504,7 +506,7 @@ namespace Urocket
         bool FlushDone(out Exception err)
         {
             err = null;
-            if (stoppedError != null || sendError < 0 || closed)
+            if (stoppedError != null || sendError < 0 || closed || Loop.Exited)
             {
                 err = WriteError();
                 return true;

@@ -106,6 +106,7 @@ namespace Urocket
         public Engine Engine { get { return engine; } }
         public int Port { get { return engine.Port; } }
         public int ReactorCount { get { return loops.Length; } }
+        internal bool IsStopped { get { return Volatile.Read(ref stopped); } }
 
         /// <summary>Opens an outgoing connection from reactor `reactor` (-1:
         /// round-robin). The task completes (on a pool thread) once connected.
