@@ -461,10 +461,10 @@ namespace Urocket
 
         // ------------------------------------------------------------ flushing
 
-        /// <summary>Completes when every byte written so far has been handed to
-        /// the engine (in order: it is sent before a graceful close's FIN) and
-        /// the connection is below its send limit; throws the error that
-        /// stopped sending.</summary>
+        /// <summary>Hands the writes staged so far to the engine at once and
+        /// completes when the connection is below its send limit (in order:
+        /// everything is sent before a graceful close's FIN); throws the error
+        /// that stopped sending.</summary>
         public ValueTask FlushAsync(CancellationToken cancellationToken = default)
         {
             if (Interlocked.Exchange(ref flushBusy, 1) != 0)
@@ -476,6 +476,7 @@ namespace Urocket
             }
             if (Loop.OnLoopThread)
             {
+                Loop.FlushSends(); // hand staged writes over now: the limit is known only then
                 Exception err;
                 if (FlushDone(out err))
                 {
@@ -499,6 +500,7 @@ namespace Urocket
 
         void StartFlush()
         {
+            Loop.FlushSends();
             flushPending = true;
             TryCompleteFlush();
         }
