@@ -42,7 +42,7 @@ namespace Urocket
         int segHead, segCount;
         bool paused;
 
-        bool closed, closeRequested;
+        bool closed, closeRequested, eof;
         int closeReason;
         Exception stoppedError;
         int sendError;
@@ -204,8 +204,8 @@ namespace Urocket
                 n = CopyOut(dst);
                 return true;
             }
-            if (stoppedError != null)
-                return true; // the server stopped: end of stream, as for a close by us
+            if (stoppedError != null || eof)
+                return true; // the server stopped, or the peer's FIN: end of stream
             if (closed)
             {
                 if (closeReason < 0)
@@ -582,6 +582,16 @@ namespace Urocket
             pipeReader?.OnInput();
             pipeWriter?.OnWritable();
         }
+
+        /// <summary>The peer sent FIN (half-close): reads end, writes go on.</summary>
+        internal void OnEof()
+        {
+            eof = true;
+            TryCompleteRead();
+            pipeReader?.OnInput();
+        }
+
+        internal bool Eof { get { return eof; } }
 
         internal void OnStopped(Exception gone)
         {

@@ -204,7 +204,12 @@ namespace Urocket
             long avail = c.BufferedBytes;
             if (avail > examined)
             {
-                r = new ReadResult(Build(), false, c.Closed && c.CloseReason >= 0);
+                r = new ReadResult(Build(), false, c.Eof || c.Closed && c.CloseReason >= 0);
+                return true;
+            }
+            if (c.Eof)
+            {
+                r = new ReadResult(Build(), false, true);
                 return true;
             }
             if (c.Closed)

@@ -83,7 +83,9 @@ namespace Urocket
                 throw new ArgumentException("UrkServer releases buffers itself: URK_ENGINE_RELEASE_ON_POLL is not allowed");
             if (serverOptions.MaxHeldBuffers < 2)
                 throw new ArgumentOutOfRangeException(nameof(serverOptions), "MaxHeldBuffers must be at least 2");
-            var engine = Engine.Create(options);
+            // Half-close: a peer's FIN ends the reading side only, so a handler
+            // can read to the end of the stream and still reply.
+            var engine = Engine.Create(options, UrkConst.URK_ENGINE_HALF_CLOSE);
             UrkServer server = null;
             try
             {

@@ -294,5 +294,64 @@ namespace Urocket.Tests
                 Check.Equal(0, s.Receive(new byte[1]), "FIN after the graceful stop");
             }
         }
+
+        [Fact]
+        public static void ReadToTheEndThenReply()
+        {
+            // Half-close: the client sends its request and FIN; the handler
+            // reads to the end of the stream, then replies on the same connection.
+            using (var server = UrkServer.Start(null, async c =>
+            {
+                var buf = new byte[4096];
+                long total = 0;
+                int n;
+                while ((n = await c.ReadAsync(buf)) > 0)
+                    total += n;
+                await c.WriteAsync(System.Text.Encoding.ASCII.GetBytes("got " + total));
+            }))
+            using (var s = EchoTests.Connect(server.Port))
+            {
+                s.Send(new byte[100000]);
+                s.Shutdown(SocketShutdown.Send);
+                var reply = new byte[64];
+                int got = 0, r;
+                while ((r = s.Receive(reply, got, reply.Length - got, SocketFlags.None)) > 0)
+                    got += r;
+                Check.Equal("got 100000", System.Text.Encoding.ASCII.GetString(reply, 0, got), "reply after the peer's FIN");
+                TestEnv.AssertDrained(server.Engine);
+            }
+        }
+
+        [Fact]
+        public static void PipeReadToTheEndThenReply()
+        {
+            using (var server = UrkServer.Start(null, async c =>
+            {
+                var input = c.Transport.Input;
+                long total = 0;
+                while (true)
+                {
+                    var res = await input.ReadAsync();
+                    total += res.Buffer.Length;
+                    input.AdvanceTo(res.Buffer.End);
+                    if (res.IsCompleted)
+                        break;
+                }
+                input.Complete();
+                await c.Transport.Output.WriteAsync(System.Text.Encoding.ASCII.GetBytes("got " + total));
+                c.Transport.Output.Complete();
+            }))
+            using (var s = EchoTests.Connect(server.Port))
+            {
+                s.Send(new byte[70000]);
+                s.Shutdown(SocketShutdown.Send);
+                var reply = new byte[64];
+                int got = 0, r;
+                while ((r = s.Receive(reply, got, reply.Length - got, SocketFlags.None)) > 0)
+                    got += r;
+                Check.Equal("got 70000", System.Text.Encoding.ASCII.GetString(reply, 0, got), "pipe reply after FIN");
+                TestEnv.AssertDrained(server.Engine);
+            }
+        }
     }
 }
