@@ -58,7 +58,9 @@ pub struct ReadmeDoctests;
 pub use addr::Addr;
 pub use engine::{CloseReason, ConnId, Engine, EngineOptions, EngineStats, Handler, ReactorStats};
 pub use error::{Error, ErrorKind, Result};
-pub use loadgen::{Framing, LoadGen, LoadGenOptions, LoadGenResult, LoadGenSecond};
+pub use loadgen::{
+    Framing, Histogram, LoadGen, LoadGenOptions, LoadGenResult, LoadGenSecond, Request,
+};
 pub use native::NativeReactor;
 pub use reactor::{Event, Events, Reactor, SendFlags, Waker, DEFAULT_BATCH};
 pub use ring::{BufRing, BufRingOptions, Cqe, Ring, RingInfo, RingOptions, RingStats};

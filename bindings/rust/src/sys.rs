@@ -201,7 +201,11 @@ URK_SEND_FORCE: u32 = 4;
 URK_FRAME_FIXED: u16 = 1;
 URK_FRAME_DELIM: u16 = 2;
 URK_FRAME_HTTP: u16 = 3;
-URK_LOAD_OPEN_LOOP: u32 = 1;}
+URK_LOAD_OPEN_LOOP: u32 = 1;
+URK_LOADGEN_MAX_REQUESTS: u32 = 32;
+URK_LOADGEN_RESULT_SIZE_0_1: u32 = 144;
+URK_LOADGEN_HIST_SUB_BITS: u32 = 7;
+URK_LOADGEN_HIST_BUCKETS: u32 = 4864;}
 
 abi_structs! {
 /// `urk_addr_t`, 136 bytes.
@@ -343,7 +347,15 @@ urk_callbacks_t {
     on_connect_failed: Option<unsafe extern "C" fn(*mut urk_reactor_t, urk_conn_t, i32, u64, *mut c_void)>,
     on_eof: Option<unsafe extern "C" fn(*mut urk_reactor_t, urk_conn_t, *mut c_void)>,
 }
-/// `urk_loadgen_opts_t`, 120 bytes.
+/// `urk_loadgen_request_t`, 24 bytes (0.2): one kind of request of a scenario.
+urk_loadgen_request_t {
+    data: *const c_void,
+    len: u32,
+    weight: u32,
+    reserved: [u32; 2],
+}
+/// `urk_loadgen_opts_t`, 136 bytes (120 in 0.1, without `requests`,
+/// `nrequests` and `ramp_ms`).
 urk_loadgen_opts_t {
     struct_size: u32,
     flags: u32,
@@ -363,8 +375,13 @@ urk_loadgen_opts_t {
     timeout_ms: u64,
     cpu: i32,
     reserved: [u32; 7],
+    requests: *const urk_loadgen_request_t,
+    nrequests: u32,
+    ramp_ms: u32,
 }
-/// `urk_loadgen_result_t`, 144 bytes.
+/// `urk_loadgen_result_t`, 168 bytes (URK_LOADGEN_RESULT_SIZE_0_1 = 144 in
+/// 0.1, what `urk_loadgen_result` still writes; `urk_loadgen_result_ex`
+/// fills the rest).
 urk_loadgen_result_t {
     requests: u64,
     responses: u64,
@@ -384,6 +401,9 @@ urk_loadgen_result_t {
     lat_p99_ns: u64,
     lat_p999_ns: u64,
     cpu_ns: u64,
+    reconnects: u64,
+    non2xx: u64,
+    lat_sum_ns: u64,
 }
 /// `urk_loadgen_second_t`, 32 bytes.
 urk_loadgen_second_t {
@@ -468,4 +488,10 @@ fn urk_loadgen_stop(lg: *mut urk_loadgen_t) -> i32;
 fn urk_loadgen_result(lg: *const urk_loadgen_t, out: *mut urk_loadgen_result_t) -> i32;
 fn urk_loadgen_percentile(lg: *const urk_loadgen_t, q_ppm: u32, ns: *mut u64) -> i32;
 fn urk_loadgen_timeline(lg: *const urk_loadgen_t, out: *mut urk_loadgen_second_t, max: u32) -> i32;
-fn urk_loadgen_destroy(lg: *mut urk_loadgen_t);}
+fn urk_loadgen_destroy(lg: *mut urk_loadgen_t);
+fn urk_loadgen_result_ex(lg: *const urk_loadgen_t, out: *mut urk_loadgen_result_t, size: u32) -> i32;
+fn urk_loadgen_status(lg: *const urk_loadgen_t, codes: *mut u32, counts: *mut u64, max: u32) -> i32;
+fn urk_loadgen_histogram(lg: *const urk_loadgen_t, counts: *mut u64, max: u32) -> i32;
+fn urk_loadgen_request_result(lg: *const urk_loadgen_t, index: u32, out: *mut urk_loadgen_result_t, size: u32) -> i32;
+fn urk_loadgen_request_status(lg: *const urk_loadgen_t, index: u32, codes: *mut u32, counts: *mut u64, max: u32) -> i32;
+fn urk_loadgen_request_histogram(lg: *const urk_loadgen_t, index: u32, counts: *mut u64, max: u32) -> i32;}

@@ -310,6 +310,12 @@ fn load_generator_against_the_engine() {
             0
         );
         assert_eq!(res.bytes_in, 32_000);
+        assert_eq!((res.reconnects, res.non2xx), (0, 0));
+        assert!(
+            lg.status().unwrap().is_empty(),
+            "no status codes without HTTP"
+        );
+        assert_eq!(lg.histogram().unwrap().total(), 2000);
         let p50 = lg.percentile(0.5).unwrap();
         assert!(p50 > Duration::ZERO && p50.as_nanos() as u64 <= res.lat_max_ns);
         stop.store(true, Ordering::Release);
