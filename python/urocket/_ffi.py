@@ -36,7 +36,7 @@ import cffi
 
 from . import _cdef
 
-ffi = cffi.FFI()
+ffi: Any = cffi.FFI()   # Any: cdata types are checked by cffi at run time
 ffi.cdef(_cdef.CDEF)
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -385,12 +385,13 @@ class Server:
 
     async def _run(self, conn: Connection) -> None:
         streams = self._streams
+        handler: Callable[..., Any] = self._handler
         try:
             if streams:
                 reader = StreamReader(conn)
-                res = self._handler(reader, StreamWriter(conn, reader))  # type: ignore[call-arg]
+                res = handler(reader, StreamWriter(conn, reader))
             else:
-                res = self._handler(conn)  # type: ignore[call-arg]
+                res = handler(conn)
             if inspect.isawaitable(res):
                 await res
         except asyncio.CancelledError:

@@ -25,14 +25,14 @@ def strerror(code: int) -> str:
     """Message for -errno / -URK_E* (sign ignored), from urk_strerror."""
     if not -_INT_MAX <= code <= _INT_MAX:
         return "unknown error"
-    return ffi.string(lib.urk_strerror(code)).decode()
+    return str(ffi.string(lib.urk_strerror(code)).decode())
 
 
 def err_name(code: int) -> str:
     """Symbolic name ("EINVAL", "URK_ESTALE_ID", "UNKNOWN"), from urk_err_name."""
     if not -_INT_MAX <= code <= _INT_MAX:
         return "UNKNOWN"
-    return ffi.string(lib.urk_err_name(code)).decode()
+    return str(ffi.string(lib.urk_err_name(code)).decode())
 
 
 class UrkError(OSError):
