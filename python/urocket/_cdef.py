@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = 'a3c8bb9e6ae4e92f25a275fda3a56838f51f190f0bfb3d8f624d405b387a60ac'
+HEADER_SHA256 = '1dc6986ae186c10e08efbde1be549063e8d4c3aa0d73f13ce5e26ac10fb8cf8c'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
@@ -68,12 +68,14 @@ CONSTANTS = {
     'URK_ENGINE_NO_MSG_RING': 16,
     'URK_ENGINE_RELEASE_ON_POLL': 32,
     'URK_ENGINE_NO_DEFER_TASKRUN': 64,
+    'URK_ENGINE_HALF_CLOSE': 128,
     'URK_EV_OPEN': 1,
     'URK_EV_DATA': 2,
     'URK_EV_WRITABLE': 3,
     'URK_EV_CLOSED': 4,
     'URK_EV_SEND_DONE': 5,
     'URK_EV_CONNECT_FAILED': 6,
+    'URK_EV_EOF': 7,
     'URK_SEND_NOCOPY': 1,
     'URK_SEND_NOTIFY': 2,
     'URK_SEND_FORCE': 4,
@@ -87,7 +89,7 @@ CONSTANTS = {
 STRUCT_SIZES = {
     'urk_addr_t': 136,
     'urk_bufring_opts_t': 32,
-    'urk_callbacks_t': 64,
+    'urk_callbacks_t': 72,
     'urk_cqe_t': 32,
     'urk_engine_opts_t': 112,
     'urk_engine_stats_t': 32,
@@ -164,12 +166,14 @@ CDEF = r'''
 #define URK_ENGINE_NO_MSG_RING 16
 #define URK_ENGINE_RELEASE_ON_POLL 32
 #define URK_ENGINE_NO_DEFER_TASKRUN 64
+#define URK_ENGINE_HALF_CLOSE 128
 #define URK_EV_OPEN 1
 #define URK_EV_DATA 2
 #define URK_EV_WRITABLE 3
 #define URK_EV_CLOSED 4
 #define URK_EV_SEND_DONE 5
 #define URK_EV_CONNECT_FAILED 6
+#define URK_EV_EOF 7
 #define URK_SEND_NOCOPY 1
 #define URK_SEND_NOTIFY 2
 #define URK_SEND_FORCE 4
@@ -366,6 +370,7 @@ typedef struct urk_callbacks {
                          uint64_t tag, void *user);
     void (*on_connect_failed)(urk_reactor_t *r, urk_conn_t conn, int32_t res,
                               uint64_t tag, void *user);
+    void (*on_eof)(urk_reactor_t *r, urk_conn_t conn, void *user);
 } urk_callbacks_t;
 int urk_engine_opts_init(urk_engine_opts_t *opts);
 int urk_callbacks_init(urk_callbacks_t *cbs);

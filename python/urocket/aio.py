@@ -70,11 +70,16 @@ aborted).
 
 Differences from asyncio streams: no TLS, no `sock=` or `local_addr=`;
 get_extra_info knows 'peername' and (for a server's connections, as the
-listening address) 'sockname', and has no 'socket'. Half-close: when the
-library has URK_ENGINE_HALF_CLOSE, the peer's FIN ends reading (read() ->
-b"", at_eof()) and the connection stays open for writing until closed, as
-in asyncio; an older library closes the connection at the peer's FIN, after
-sending what was queued by then.
+listening address) 'sockname', and has no 'socket'.
+
+Half-close. Client connections and (reader, writer) servers run the engine
+with URK_ENGINE_HALF_CLOSE, as asyncio streams behave: the peer's FIN ends
+reading (read() -> b"", at_eof()) and the connection stays open for writing
+until it is closed, so a server can read a request to EOF and then answer.
+Servers with a Connection handler default to half_close=False: the engine
+closes the connection at the peer's FIN, after sending what was queued by
+then (start_server(..., half_close=True) to change it). write_eof() sends
+FIN after the queued data while reading goes on.
 """
 import asyncio
 import inspect
@@ -89,7 +94,8 @@ from urocket._aioconn import (DEFAULT_LIMIT, ENGINE_HALF_CLOSE, BytesLike, Conne
 from urocket._ffi import lib
 from urocket.addr import Address
 from urocket.engine import Engine
-from urocket.errors import UrkError, error_from_code
+from urocket._cdef import CONSTANTS as _K
+from urocket.errors import NotSupportedError, UrkError, error_from_code
 
 __all__ = ["start_server", "open_connection", "connect", "Server", "Connection",
            "StreamReader", "StreamWriter", "logger"]
@@ -482,7 +488,8 @@ async def start_server(client_connected_cb: Handler,
                        port: Union[int, str, None] = 0, reactors: int = 1, *,
                        limit: int = DEFAULT_LIMIT, read_limit: int = 256 * 1024,
                        write_limit: Optional[int] = None, shutdown_timeout: float = 5.0,
-                       streams: Optional[bool] = None, family: int = 0,
+                       streams: Optional[bool] = None, half_close: Optional[bool] = None,
+                       family: int = 0,
                        reuse_port: Optional[bool] = None, reuse_address: Optional[bool] = None,
                        start_serving: bool = True, **engine_opts: Any) -> Server:
     """Start a server on the uRocket engine; returns a Server, serving.
@@ -491,6 +498,11 @@ async def start_server(client_connected_cb: Handler,
     asyncio.start_server, or a handler taking the Connection (picked from
     its signature; streams=True/False forces it). Coroutine functions or
     plain functions.
+
+    half_close (default: on for (reader, writer) callbacks, as asyncio
+    streams; off for Connection handlers): the peer's FIN ends reading and
+    the connection stays open for writing until closed. Off: the engine
+    closes the connection at the peer's FIN, after sending what was queued.
 
     host: a numeric address or a name (resolved first; every address is
     bound, port 0 picks one port for all); None or "" for every IPv4
@@ -513,7 +525,15 @@ async def start_server(client_connected_cb: Handler,
     if reuse_port:
         engine_opts["reuseport"] = True
     del reuse_address, start_serving   # SO_REUSEADDR is always on; always serving
-    engine_opts["flags"] = (engine_opts.get("flags") or 0) | ENGINE_HALF_CLOSE
+    if streams is None:
+        streams = _takes_streams(client_connected_cb)
+    if half_close is None:
+        half_close = streams
+    if half_close:
+        if not ENGINE_HALF_CLOSE:
+            raise NotSupportedError(_K["URK_ENOTSUP"], "half_close needs a liburocket with "
+                                    "URK_ENGINE_HALF_CLOSE (0.2)")
+        engine_opts["flags"] = (engine_opts.get("flags") or 0) | ENGINE_HALF_CLOSE
     loop = asyncio.get_running_loop()
     addrs = await _resolve(loop, host, port, True, family)
     engines: List[Engine] = []
@@ -527,8 +547,6 @@ async def start_server(client_connected_cb: Handler,
             bound = e.port
         for e in engines:
             e.start()
-        if streams is None:
-            streams = _takes_streams(client_connected_cb)
         server = Server(client_connected_cb, engines, loop, read_limit, limit,
                         shutdown_timeout, streams)
         server._start()

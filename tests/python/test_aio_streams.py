@@ -320,3 +320,61 @@ def test_cancelled_connect_leaves_nothing_behind(run):
             await server.wait_closed()
 
     run(main)
+
+
+def test_both_directions_half_close_independently(run):
+    """The server says hello and sends FIN first; the client reads to EOF,
+    then still sends its data and its own FIN; the server reads that to
+    EOF. Both sides on the engine."""
+    payload = random.Random(8).randbytes(150_000)
+    got = {}
+
+    async def server_cb(reader, writer):
+        writer.write(b"hello")
+        writer.write_eof()
+        with pytest.raises(RuntimeError):
+            writer.write(b"after eof")
+        got["data"] = await reader.read()
+        got["at_eof"] = reader.at_eof()
+        writer.close()
+
+    async def main():
+        async with await urocket.aio.start_server(server_cb) as server:
+            reader, writer = await urocket.aio.open_connection("127.0.0.1", server.port)
+            assert await reader.read() == b"hello"
+            assert reader.at_eof() and not writer.is_closing()
+            writer.write(payload)
+            await writer.drain()
+            writer.write_eof()
+            while "data" not in got:
+                await asyncio.sleep(0.01)
+            writer.close()   # both ways are shut: closing is still the owner's job
+            await writer.wait_closed()
+        assert got["data"] == payload and got["at_eof"]
+
+    run(main)
+
+
+def test_connection_handler_half_close_is_opt_in(run):
+    """A Connection handler reads a request to EOF and answers with
+    half_close=True; without it the engine closes at the peer's FIN."""
+    async def summer(conn):
+        data = await conn.read()
+        conn.write(b"%d" % len(data))
+
+    async def ask(port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"x" * 70_000)
+        writer.write_eof()
+        answer = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        return answer
+
+    async def main():
+        async with await urocket.aio.start_server(summer, half_close=True) as server:
+            assert await ask(server.port) == b"70000"
+        async with await urocket.aio.start_server(summer) as server:
+            assert await ask(server.port) == b""
+
+    run(main)
