@@ -58,7 +58,7 @@ class Connection:
     __slots__ = ("_drv", "_id", "_peer_raw", "_chunks", "_nbuf", "_eof", "_exc", "_waiter",
                  "_want_view", "_view", "_view_base", "_view_buf", "_closing", "_closed",
                  "_closed_fut", "_over_limit", "_drain_waiters", "_paused", "_limit",
-                 "_read_limit", "_eof_sent", "__weakref__")
+                 "_read_limit", "_eof_sent", "_unowned", "__weakref__")
 
     def __init__(self, drv: "Driver", conn_id: int, peer_raw: bytes,
                  limit: int = DEFAULT_LIMIT, read_limit: Optional[int] = None) -> None:
@@ -83,6 +83,7 @@ class Connection:
         self._limit = limit
         self._read_limit = read_limit if read_limit is not None else drv.read_limit
         self._eof_sent = False
+        self._unowned = False   # its (reader, writer) callback returned without closing
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "closing" if self._closing else "open"
@@ -205,10 +206,17 @@ class Connection:
         """As asyncio.StreamReader.read: n < 0 reads until EOF and returns
         every byte; n > 0 returns up to n bytes (waiting for at least one);
         b"" at EOF."""
-        if n >= 0:
-            return await self.recv(n)
         if self._view is not None:
             self._drop_view()
+        if n >= 0:
+            if n == 0:
+                return b""
+            while not self._chunks:
+                if self._eof:
+                    self._raise_if_failed()
+                    return b""
+                await self._wait_data()
+            return self._take(n)
         while not self._eof:
             await self._wait_data()
         self._raise_if_failed()
@@ -451,6 +459,8 @@ class Connection:
         self._eof = True
         self._paused = False
         self._wake()
+        if self._unowned:
+            self.close()   # nobody reads it any more and the peer is done
 
     def _on_closed(self, res: int) -> None:
         if self._closed:

@@ -86,8 +86,8 @@ import inspect
 import itertools
 import socket
 import weakref
-from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple,
-                    Union)
+from typing import (Any, Callable, Coroutine, Dict, Iterable, List, Optional, Sequence, Set,
+                    Tuple, Union)
 
 from urocket._aioconn import (DEFAULT_LIMIT, ENGINE_HALF_CLOSE, BytesLike, Connection,
                               Driver, SockAddr, logger)
@@ -129,18 +129,23 @@ class StreamReader:
         """True once the peer is done sending and every byte was read."""
         return self._conn.at_eof()
 
-    async def read(self, n: int = -1) -> bytes:
+    def read(self, n: int = -1) -> Coroutine[Any, Any, bytes]:
         """n < 0: every byte until EOF; else up to n bytes (b"" at EOF)."""
-        return await self._conn.read(n)
+        return self._conn.read(n)
 
-    async def readline(self) -> bytes:
-        return await self._conn.readline()
+    def readline(self) -> Coroutine[Any, Any, bytes]:
+        """Up to and including b"\\n"; what is left at EOF; ValueError past
+        the limit."""
+        return self._conn.readline()
 
-    async def readuntil(self, separator: bytes = b"\n") -> bytes:
-        return await self._conn.readuntil(separator)
+    def readuntil(self, separator: bytes = b"\n") -> Coroutine[Any, Any, bytes]:
+        """Up to and including separator; asyncio.LimitOverrunError past
+        the limit, asyncio.IncompleteReadError at EOF."""
+        return self._conn.readuntil(separator)
 
-    async def readexactly(self, n: int) -> bytes:
-        return await self._conn.readexactly(n)
+    def readexactly(self, n: int) -> Coroutine[Any, Any, bytes]:
+        """Exactly n bytes; asyncio.IncompleteReadError at EOF."""
+        return self._conn.readexactly(n)
 
     def __aiter__(self) -> "StreamReader":
         return self
@@ -189,16 +194,16 @@ class StreamWriter:
     def is_closing(self) -> bool:
         return self._conn.is_closing()
 
-    async def wait_closed(self) -> None:
-        await self._conn.wait_closed()
+    def wait_closed(self) -> Coroutine[Any, Any, None]:
+        return self._conn.wait_closed()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self._conn.get_extra_info(name, default)
 
-    async def drain(self) -> None:
+    def drain(self) -> Coroutine[Any, Any, None]:
         """Wait while the connection's queued data is over the write limit;
         raises ConnectionResetError if the connection ended with an error."""
-        await self._conn.drain()
+        return self._conn.drain()
 
 
 # -------------------------------------------------------------- names ---
@@ -409,8 +414,10 @@ class Server:
                                                    self._handler), conn.peername)
             conn.close()
         else:
-            if not streams:
+            if not streams or conn._eof:
                 conn.close()
+            else:
+                conn._unowned = True   # closed at the peer's FIN (see start_server)
 
     # ---- shutdown ----
 
@@ -497,7 +504,10 @@ async def start_server(client_connected_cb: Handler,
     client_connected_cb: a (reader, writer) callback as for
     asyncio.start_server, or a handler taking the Connection (picked from
     its signature; streams=True/False forces it). Coroutine functions or
-    plain functions.
+    plain functions. A Connection handler's connection is closed when it
+    returns; a (reader, writer) callback may return and leave its writer
+    open for others to use, as in asyncio: the connection is then closed
+    when the peer sends FIN (no one is reading it any more), or by close().
 
     half_close (default: on for (reader, writer) callbacks, as asyncio
     streams; off for Connection handlers): the peer's FIN ends reading and

@@ -378,3 +378,31 @@ def test_connection_handler_half_close_is_opt_in(run):
             assert await ask(server.port) == b""
 
     run(main)
+
+
+def test_a_callback_that_returns_leaves_the_writer_usable_until_the_peer_is_done(run):
+    """As in asyncio, returning from the callback does not close the writer
+    (here it is used later from elsewhere); once the peer sends FIN as well,
+    nobody reads the connection any more and it is closed."""
+    writers = []
+
+    async def register(reader, writer):
+        writers.append(writer)
+
+    async def main():
+        async with await urocket.aio.start_server(register) as server:
+            reader, writer = await urocket.aio.open_connection("127.0.0.1", server.port)
+            while not writers:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)   # the callback has returned by now
+            writers[0].write(b"later\n")
+            assert await reader.readline() == b"later\n"
+            assert len(server.connections()) == 1
+            writer.write_eof()
+            assert await reader.read() == b""      # the server closed its side too
+            await writers[0].wait_closed()
+            assert server.connections() == []
+            writer.close()
+            await writer.wait_closed()
+
+    run(main)
