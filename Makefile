@@ -58,7 +58,6 @@ $(LIB_A): $(OBJS)
 WHEEL_DIR := $(BUILD)/wheel
 WHEEL_PKG := $(BUILD)/pkg
 WHEEL_SO := $(BUILD)/wheel-lib/liburocket.so.$(VERSION_MAJOR)
-WHEEL := $(WHEEL_DIR)/urocket-$(VERSION)-py3-none-$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_platform().replace("-", "_").replace(".", "_"))').whl
 PY_SRCS := $(wildcard python/urocket/*.py) python/urocket/py.typed python/pyproject.toml \
            python/setup.py python/README.md
 
@@ -70,7 +69,9 @@ $(WHEEL_SO): $(OBJS) shim/urocket.map
 	@if readelf -d $@ | grep -q 'NEEDED.*liburing'; then \
 	  echo "$@ still needs liburing.so"; exit 1; fi
 
-$(WHEEL): $(WHEEL_SO) $(PY_SRCS)
+# Rebuilt on every call (a few seconds): the wheel's name depends on the
+# platform, which only the Python that builds it knows.
+wheel: $(WHEEL_SO) $(PY_SRCS)
 	rm -rf $(WHEEL_PKG) && mkdir -p $(WHEEL_PKG)/urocket $(WHEEL_DIR)
 	cp python/pyproject.toml python/setup.py python/README.md $(WHEEL_PKG)/
 	cp python/urocket/*.py python/urocket/py.typed $(WHEEL_PKG)/urocket/
@@ -78,10 +79,10 @@ $(WHEEL): $(WHEEL_SO) $(PY_SRCS)
 	rm -f $(WHEEL_DIR)/urocket-*.whl
 	cd $(WHEEL_PKG) && $(PYTHON) -m pip wheel -q --no-build-isolation --no-deps \
 	    --no-cache-dir -w $(CURDIR)/$(WHEEL_DIR) .
-	@test -f $@ || { echo "expected $@; built: $$(ls $(WHEEL_DIR))"; exit 1; }
-	@echo "built $@"
-
-wheel: $(WHEEL)
+	@ls $(WHEEL_DIR)/urocket-$(VERSION)-py3-none-linux_*.whl >/dev/null 2>&1 || \
+	  { echo "make wheel: expected $(WHEEL_DIR)/urocket-$(VERSION)-py3-none-linux_*.whl," \
+	    "built: $$(ls $(WHEEL_DIR))"; exit 1; }
+	@echo "built $$(ls $(WHEEL_DIR)/urocket-*.whl)"
 
 # ---- dependencies (Debian packages) ----
 DEB_PKGS := liburing-dev python3-cffi python3-pytest python3-hypothesis wrk nginx \
