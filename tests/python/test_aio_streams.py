@@ -406,3 +406,59 @@ def test_a_callback_that_returns_leaves_the_writer_usable_until_the_peer_is_done
             await writer.wait_closed()
 
     run(main)
+
+
+def _fake_resolver(loop, table):
+    """Make loop.getaddrinfo answer names from `table` (name -> [(family,
+    host)]), as a resolver returning several addresses would."""
+    real = loop.getaddrinfo
+
+    async def getaddrinfo(host, port, *, family=0, type=0, proto=0, flags=0):
+        if host not in table:
+            return await real(host, port, family=family, type=type, proto=proto, flags=flags)
+        return [(fam, socket.SOCK_STREAM, 6, "", (addr, int(port)) if fam == socket.AF_INET
+                 else (addr, int(port), 0, 0)) for fam, addr in table[host]]
+    loop.getaddrinfo = getaddrinfo
+
+
+def test_a_name_with_several_addresses_binds_each_and_connects_in_order(run):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+
+    async def hello(reader, writer):
+        writer.write(b"hi %s" % writer.get_extra_info("sockname")[0].encode())
+        writer.close()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        _fake_resolver(loop, {"both.test": [(socket.AF_INET, "127.0.0.1"),
+                                            (socket.AF_INET6, "::1")]})
+        async with await urocket.aio.start_server(hello, "both.test", 0) as server:
+            names = [s.getsockname()[:2] for s in server.sockets]
+            port = server.port
+            assert names == [("127.0.0.1", port), ("::1", port)]
+            assert len(server.engines) == 2
+            for host in ("127.0.0.1", "::1"):
+                reader, writer = await asyncio.open_connection(host, port)
+                assert await reader.read() == b"hi " + host.encode()
+                writer.close()
+                await writer.wait_closed()
+
+            # A client tries each address in order: the first refuses.
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            closed = s.getsockname()[1]
+            s.close()
+            _fake_resolver(loop, {"first-refuses.test": [(socket.AF_INET, "127.0.0.2"),
+                                                         (socket.AF_INET6, "::1")]})
+            reader, writer = await urocket.aio.open_connection("first-refuses.test", port)
+            assert await reader.read() == b"hi ::1"
+            writer.close()
+            await writer.wait_closed()
+            _fake_resolver(loop, {"none.test": [(socket.AF_INET, "127.0.0.1"),
+                                                (socket.AF_INET6, "::1")]})
+            with pytest.raises(OSError, match=r"Multiple exceptions: 127\.0\.0\.1:%d: .*"
+                               r"::1:%d: " % (closed, closed)):
+                await urocket.aio.open_connection("none.test", closed)
+
+    run(main)
