@@ -3,15 +3,15 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = '1dc6986ae186c10e08efbde1be549063e8d4c3aa0d73f13ce5e26ac10fb8cf8c'
+HEADER_SHA256 = 'a3a12a1e797a74f9a770bfcdfa91ec26ce0e6b29109fd777370ed398667b070c'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
 CONSTANTS = {
     'URK_VERSION_MAJOR': 0,
-    'URK_VERSION_MINOR': 1,
+    'URK_VERSION_MINOR': 2,
     'URK_VERSION_PATCH': 0,
-    'URK_VERSION_NUMBER': 256,
+    'URK_VERSION_NUMBER': 512,
     'URK_ABI_VERSION': 1,
     'URK_EBASE': 10000,
     'URK_ESTALE_ID': 10001,
@@ -76,6 +76,7 @@ CONSTANTS = {
     'URK_EV_SEND_DONE': 5,
     'URK_EV_CONNECT_FAILED': 6,
     'URK_EV_EOF': 7,
+    'URK_EV_POST': 8,
     'URK_SEND_NOCOPY': 1,
     'URK_SEND_NOTIFY': 2,
     'URK_SEND_FORCE': 4,
@@ -107,9 +108,9 @@ STRUCT_SIZES = {
 
 CDEF = r'''
 #define URK_VERSION_MAJOR 0
-#define URK_VERSION_MINOR 1
+#define URK_VERSION_MINOR 2
 #define URK_VERSION_PATCH 0
-#define URK_VERSION_NUMBER 256
+#define URK_VERSION_NUMBER 512
 #define URK_ABI_VERSION 1
 #define URK_EBASE 10000
 #define URK_ESTALE_ID 10001
@@ -174,6 +175,7 @@ CDEF = r'''
 #define URK_EV_SEND_DONE 5
 #define URK_EV_CONNECT_FAILED 6
 #define URK_EV_EOF 7
+#define URK_EV_POST 8
 #define URK_SEND_NOCOPY 1
 #define URK_SEND_NOTIFY 2
 #define URK_SEND_FORCE 4
@@ -387,6 +389,8 @@ int urk_reactor_poll(urk_reactor_t *r, urk_event_t *events, uint32_t max,
 int urk_reactor_fd(urk_reactor_t *r);
 int urk_reactor_flush(urk_reactor_t *r);
 int urk_reactor_wake(urk_reactor_t *r);
+typedef void (*urk_post_fn)(urk_reactor_t *r, void *arg);
+int urk_reactor_post(urk_reactor_t *r, urk_post_fn fn, void *arg);
 int urk_reactor_release(urk_reactor_t *r, const uint32_t *bufs, uint32_t n);
 int urk_send(urk_reactor_t *r, urk_conn_t conn, const void *data,
                      uint32_t len, uint32_t flags, uint64_t tag);

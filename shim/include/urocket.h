@@ -34,7 +34,7 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define URK_VERSION_MAJOR 0
-#define URK_VERSION_MINOR 1
+#define URK_VERSION_MINOR 2
 #define URK_VERSION_PATCH 0
 #define URK_VERSION_NUMBER \
     ((URK_VERSION_MAJOR << 16) | (URK_VERSION_MINOR << 8) | URK_VERSION_PATCH)
@@ -403,6 +403,10 @@ typedef struct urk_engine_opts {
                               its last DATA); res 0; user: the connection's
                               user value. The id stays valid and sends go
                               on until urk_close (0.2)                     */
+#define URK_EV_POST 8      /* pull mode: work posted with urk_reactor_post;
+                              conn 0; user: its arg (uintptr_t); data: its
+                              fn (cast through uintptr_t; may be NULL). The
+                              owner calls fn(r, arg) (0.2)                 */
 
 typedef struct urk_event {
     urk_conn_t conn;
@@ -506,19 +510,30 @@ URK_API int urk_engine_stats(const urk_engine_t *e, urk_engine_stats_t *out);
 /* Pull mode. Fills up to max events; waits up to timeout_ms for the first
  * (-1: no limit, 0: never waits). Returns the count. The first thread to
  * poll a reactor becomes its owner: every reactor call below except
- * urk_reactor_wake, urk_reactor_fd and urk_reactor_stats must come from it
- * (-URK_ETHREAD otherwise). */
+ * urk_reactor_wake, urk_reactor_post, urk_reactor_fd, urk_reactor_stats and
+ * urk_reactor_index must come from it (-URK_ETHREAD otherwise). */
 URK_API int urk_reactor_poll(urk_reactor_t *r, urk_event_t *events, uint32_t max,
                              int32_t timeout_ms);
-/* Readable while events may be pending: register it with a host event loop,
- * then call urk_reactor_poll(..., 0). Owned by the reactor. */
+/* Level-triggered: readable whenever urk_reactor_poll(..., 0) would return
+ * an event or has work to do (also requests queued outside a poll, posts,
+ * wakes). Register it with a host event loop and poll on readiness; no
+ * unprompted poll is needed. Owned by the reactor. */
 URK_API int urk_reactor_fd(urk_reactor_t *r);
 /* Hands queued sends and closes to the kernel now. urk_reactor_poll does
- * this too; call it when a host loop queued work and goes back to waiting
- * on urk_reactor_fd without polling. Returns the number of requests sent. */
+ * this too. A host loop that queued work outside a poll may call it before
+ * waiting on urk_reactor_fd again (else the fd turns readable and the next
+ * poll hands them over). Returns the number of requests sent. */
 URK_API int urk_reactor_flush(urk_reactor_t *r);
 /* Makes a blocked or future urk_reactor_poll return. Any thread. */
 URK_API int urk_reactor_wake(urk_reactor_t *r);
+/* Work for the reactor's thread (0.2). Any thread. Native mode: fn(r, arg)
+ * runs on the reactor's thread at its next loop turn, like a callback. Pull
+ * mode: the next poll returns a URK_EV_POST event and the owner calls fn.
+ * Posts run in order; none is lost: those still queued at stop are run by
+ * the stopping thread. 0, -EINVAL (r NULL), -ENOMEM, -URK_ESTATE (the
+ * reactor stopped). */
+typedef void (*urk_post_fn)(urk_reactor_t *r, void *arg);
+URK_API int urk_reactor_post(urk_reactor_t *r, urk_post_fn fn, void *arg);
 /* Gives DATA buffers back. Returns n or a negative code (-EINVAL for a
  * handle not held; nothing is released then). */
 URK_API int urk_reactor_release(urk_reactor_t *r, const uint32_t *bufs, uint32_t n);
