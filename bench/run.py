@@ -100,6 +100,14 @@ SERVERS = [
                            "--loop", "asyncio"], "{bench}/servers/urocket_streams.py")]),
     ("urocket-streams-uvloop", [(["{py}", "{bench}/servers/urocket_streams.py", "--port",
                                   "{port}", "--loop", "uvloop"], ("import", "uvloop"))]),
+    # Rust (bindings/rust/bench, `make -C bench rust-servers`): the pull loop,
+    # urocket::tokio streams, and tokio's own TcpListener as their baseline.
+    ("rust-pull", [(["{build}/bench/rust-target/release/rust_pull", "--port", "{port}"],
+                    "{build}/bench/rust-target/release/rust_pull")]),
+    ("rust-tokio-urocket", [(["{build}/bench/rust-target/release/rust_tokio", "--port", "{port}"],
+                             "{build}/bench/rust-target/release/rust_tokio")]),
+    ("rust-tokio-plain", [(["{build}/bench/rust-target/release/rust_tokio_plain", "--port",
+                            "{port}"], "{build}/bench/rust-target/release/rust_tokio_plain")]),
 ]
 
 # Expected from `python3 -m urocket load`: these flags, and one JSON object on

@@ -25,7 +25,7 @@ from .errors import (ClosingError, FramingError, NotSupportedError, StaleIdError
                      error_from_code, strerror)
 from .ring import BufRing, Completion, CompletionBatch, Ring, RingInfo, RingStats
 from .engine import Engine, EngineStats, Event, EventBatch, Reactor, ReactorStats
-from .loadgen import LoadGenerator, LoadResult, loadtest
+from .loadgen import LoadGenerator, LoadResult, Request, loadtest, merge_results
 
 for _name, _value in _CONSTANTS.items():
     globals()[_name[len("URK_"):]] = _value
@@ -41,7 +41,7 @@ __all__ = [
     "WrongThreadError", "FramingError", "error_from_code", "strerror", "err_name",
     "library_path",
     "Engine", "Reactor", "EventBatch", "Event", "EngineStats", "ReactorStats",
-    "LoadGenerator", "LoadResult", "loadtest",
+    "LoadGenerator", "LoadResult", "Request", "loadtest", "merge_results",
 ]
 
 

@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = 'a3a12a1e797a74f9a770bfcdfa91ec26ce0e6b29109fd777370ed398667b070c'
+HEADER_SHA256 = '63c509ecfbe037de126ff0ba63d8d53eeaf64b6c0e8648031822b8b14b41d775'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
@@ -84,6 +84,10 @@ CONSTANTS = {
     'URK_FRAME_DELIM': 2,
     'URK_FRAME_HTTP': 3,
     'URK_LOAD_OPEN_LOOP': 1,
+    'URK_LOADGEN_MAX_REQUESTS': 32,
+    'URK_LOADGEN_RESULT_SIZE_0_1': 144,
+    'URK_LOADGEN_HIST_SUB_BITS': 7,
+    'URK_LOADGEN_HIST_BUCKETS': 4864,
 }
 
 # Sizes pinned by the header's /* size N */ comments.
@@ -96,8 +100,9 @@ STRUCT_SIZES = {
     'urk_engine_stats_t': 32,
     'urk_event_t': 40,
     'urk_iovec_t': 16,
-    'urk_loadgen_opts_t': 120,
-    'urk_loadgen_result_t': 144,
+    'urk_loadgen_opts_t': 136,
+    'urk_loadgen_request_t': 24,
+    'urk_loadgen_result_t': 168,
     'urk_loadgen_second_t': 32,
     'urk_reactor_stats_t': 112,
     'urk_ring_info_t': 24,
@@ -183,6 +188,10 @@ CDEF = r'''
 #define URK_FRAME_DELIM 2
 #define URK_FRAME_HTTP 3
 #define URK_LOAD_OPEN_LOOP 1
+#define URK_LOADGEN_MAX_REQUESTS 32
+#define URK_LOADGEN_RESULT_SIZE_0_1 144
+#define URK_LOADGEN_HIST_SUB_BITS 7
+#define URK_LOADGEN_HIST_BUCKETS 4864
 uint32_t urk_version(void);
 const char *urk_version_string(void);
 uint32_t urk_abi_version(void);
@@ -406,6 +415,12 @@ int urk_conn_user(urk_reactor_t *r, urk_conn_t conn, uint64_t *user);
 int urk_reactor_stats(const urk_reactor_t *r, urk_reactor_stats_t *out);
 int urk_reactor_index(const urk_reactor_t *r);
 typedef struct urk_loadgen urk_loadgen_t;
+typedef struct urk_loadgen_request {
+    const void *data;
+    uint32_t len;
+    uint32_t weight;
+    uint32_t reserved[2];
+} urk_loadgen_request_t;
 typedef struct urk_loadgen_opts {
     uint32_t struct_size;
     uint32_t flags;
@@ -425,6 +440,9 @@ typedef struct urk_loadgen_opts {
     uint64_t timeout_ms;
     int32_t cpu;
     uint32_t reserved[7];
+    const urk_loadgen_request_t *requests;
+    uint32_t nrequests;
+    uint32_t ramp_ms;
 } urk_loadgen_opts_t;
 typedef struct urk_loadgen_result {
     uint64_t requests;
@@ -445,6 +463,9 @@ typedef struct urk_loadgen_result {
     uint64_t lat_p99_ns;
     uint64_t lat_p999_ns;
     uint64_t cpu_ns;
+    uint64_t reconnects;
+    uint64_t non2xx;
+    uint64_t lat_sum_ns;
 } urk_loadgen_result_t;
 typedef struct urk_loadgen_second {
     uint64_t responses;
@@ -462,4 +483,15 @@ int urk_loadgen_percentile(const urk_loadgen_t *lg, uint32_t q_ppm,
 int urk_loadgen_timeline(const urk_loadgen_t *lg, urk_loadgen_second_t *out,
                                  uint32_t max);
 void urk_loadgen_destroy(urk_loadgen_t *lg);
+int urk_loadgen_result_ex(const urk_loadgen_t *lg, urk_loadgen_result_t *out,
+                                  uint32_t size);
+int urk_loadgen_status(const urk_loadgen_t *lg, uint32_t *codes, uint64_t *counts,
+                               uint32_t max);
+int urk_loadgen_histogram(const urk_loadgen_t *lg, uint64_t *counts, uint32_t max);
+int urk_loadgen_request_result(const urk_loadgen_t *lg, uint32_t index,
+                                       urk_loadgen_result_t *out, uint32_t size);
+int urk_loadgen_request_status(const urk_loadgen_t *lg, uint32_t index, uint32_t *codes,
+                                       uint64_t *counts, uint32_t max);
+int urk_loadgen_request_histogram(const urk_loadgen_t *lg, uint32_t index,
+                                          uint64_t *counts, uint32_t max);
 '''
