@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = 'a3c8bb9e6ae4e92f25a275fda3a56838f51f190f0bfb3d8f624d405b387a60ac'
+HEADER_SHA256 = '34054a5e5535ceff28a1d60ed0061dfa822a61bcfe6da9b99af07c151b9f2174'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.

@@ -9,7 +9,9 @@
  *   - Handles are opaque. Destroy functions accept NULL.
  *   - Options structs start with `struct_size`: set it with the matching
  *     *_opts_init() call. The library accepts smaller (older) structs and
- *     larger (newer) ones whose unknown tail is all zero; otherwise -E2BIG.
+ *     larger (newer) ones whose unknown tail is all zero (otherwise
+ *     -E2BIG), up to 1024 bytes: a larger struct_size is -EINVAL and
+ *     nothing past the library's own struct is read.
  *   - Only fixed-width integers, pointers and plain structs cross the ABI.
  *     Structs are laid out for LP64 Linux; sizes and offsets are pinned in
  *     abi.md and checked by every binding's tests.
