@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = '34054a5e5535ceff28a1d60ed0061dfa822a61bcfe6da9b99af07c151b9f2174'
+HEADER_SHA256 = '76d19b63f23a3203dafbd6c5d3a11ab84f4b41cc729d7835bea3578b0e066f2a'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.

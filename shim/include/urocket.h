@@ -123,6 +123,14 @@ URK_API int urk_addr_format(const urk_addr_t *addr, char *buf, uint32_t cap);
 /* Ring                                                                      */
 /* ------------------------------------------------------------------------ */
 
+/* A ring has one issuer thread: the one that created it, or for a ring
+ * created with URK_RING_DISABLED the one that enabled it. Issuer only (any
+ * other thread gets -URK_ETHREAD and nothing changes): every urk_prep_*,
+ * urk_ring_submit, urk_ring_complete, urk_ring_register_eventfd,
+ * urk_ring_unregister_eventfd, urk_bufring_create, urk_bufring_recycle,
+ * urk_bufring_available; also urk_ring_destroy and urk_bufring_destroy,
+ * which cannot report it. Any thread: urk_ring_fd, urk_ring_info,
+ * urk_ring_stats (may be stale), urk_bufring_buf, urk_bufring_group. */
 typedef struct urk_ring urk_ring_t;
 
 /* urk_ring_opts_t.flags */
@@ -175,8 +183,9 @@ typedef struct urk_ring_stats {
 
 /* Fills defaults; sets struct_size. -EINVAL if opts is NULL. */
 URK_API int urk_ring_opts_init(urk_ring_opts_t *opts);
-/* Creates a ring. opts may be NULL (defaults). Setup errors are returned,
- * never swallowed: -ENOMEM, -EPERM, -EINVAL, ... */
+/* Creates a ring; the calling thread becomes its issuer (unless
+ * URK_RING_DISABLED). opts may be NULL (defaults). Setup errors are
+ * returned, never swallowed: -ENOMEM, -EPERM, -EINVAL, ... */
 URK_API int urk_ring_create(const urk_ring_opts_t *opts, urk_ring_t **out);
 /* Tears down the ring, its buffer rings and every pending operation. */
 URK_API void urk_ring_destroy(urk_ring_t *ring);
@@ -498,8 +507,8 @@ URK_API int urk_engine_stats(const urk_engine_t *e, urk_engine_stats_t *out);
 /* Pull mode. Fills up to max events; waits up to timeout_ms for the first
  * (-1: no limit, 0: never waits). Returns the count. The first thread to
  * poll a reactor becomes its owner: every reactor call below except
- * urk_reactor_wake, urk_reactor_fd and urk_reactor_stats must come from it
- * (-URK_ETHREAD otherwise). */
+ * urk_reactor_wake, urk_reactor_fd, urk_reactor_stats and
+ * urk_reactor_index must come from it (-URK_ETHREAD otherwise). */
 URK_API int urk_reactor_poll(urk_reactor_t *r, urk_event_t *events, uint32_t max,
                              int32_t timeout_ms);
 /* Readable while events may be pending: register it with a host event loop,
