@@ -104,8 +104,8 @@ URK_API const char *urk_cap_name(uint64_t cap);
 /* Addresses                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* Big enough for sockaddr_in and sockaddr_in6; layout-compatible with
- * struct sockaddr_storage's first 128 bytes. */
+/* Big enough for sockaddr_in, sockaddr_in6 and sockaddr_un (110 bytes);
+ * layout-compatible with struct sockaddr_storage's first 128 bytes. */
 typedef struct urk_addr {
     uint8_t bytes[128];
     uint32_t len; /* bytes of `bytes` in use */
@@ -113,10 +113,14 @@ typedef struct urk_addr {
 } urk_addr_t; /* size 136 */
 
 /* Parses a numeric IPv4 or IPv6 literal ("127.0.0.1", "::1", "[::1]") and a
- * port into *out. No name resolution. -EINVAL on anything else. */
+ * port into *out, or a Unix-domain stream socket: "unix:/path" (at most 107
+ * bytes of path) or the abstract "unix:@name" (at most 107 bytes of name);
+ * the port is ignored for those. No name resolution. -ENAMETOOLONG for a
+ * longer path or name, -EINVAL on anything else. */
 URK_API int urk_addr_parse(const char *host, uint16_t port, urk_addr_t *out);
-/* Formats *addr as "127.0.0.1:80" or "[::1]:80" into buf (NUL-terminated).
- * Returns the length written, -ENOSPC if cap is too small. */
+/* Formats *addr as "127.0.0.1:80", "[::1]:80", "unix:/path", "unix:@name"
+ * or "unix:" (an unnamed Unix socket) into buf (NUL-terminated). Returns the
+ * length written, -ENOSPC if cap is too small. */
 URK_API int urk_addr_format(const urk_addr_t *addr, char *buf, uint32_t cap);
 
 /* ------------------------------------------------------------------------ */
@@ -372,7 +376,8 @@ typedef uint64_t urk_conn_t;
 typedef struct urk_engine_opts {
     uint32_t struct_size;
     uint32_t flags;            /* URK_ENGINE_* */
-    const char *host;          /* numeric literal; NULL: "127.0.0.1" */
+    const char *host;          /* numeric literal or "unix:/path" (port
+                                  ignored); NULL: "127.0.0.1" */
     uint16_t port;             /* 0: pick a free port (urk_engine_port) */
     uint16_t reserved0;
     int32_t backlog;           /* default 4096 */
