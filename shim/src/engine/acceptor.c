@@ -118,7 +118,7 @@ void *urk__acceptor_main(void *arg)
     if (urk_prep_accept_multishot(ring, e->listen_fd, URK_UD(UD_ACCEPT, 0, 0), 0) == 0)
         accept_armed = 1;
 
-    uint8_t *woken = calloc(e->nreactors, 1);
+    uint8_t *woken = e->woken; /* allocated by urk_engine_create */
     urk_cqe_t cq[128];
     int stopping = 0;
     while (!stopping || accept_armed || wake_armed || backoff_armed) {
@@ -135,7 +135,7 @@ void *urk__acceptor_main(void *arg)
                     else
                         urk__hand_off(e, cq[i].res, woken);
                 } else if (cq[i].res != -ECANCELED) {
-                    URK_STAT_ADD(e->st.accept_errors, 1);
+                    URK_STAT_ADD_SHARED(e->st.accept_errors, 1);
                 }
                 if (!(cq[i].flags & URK_CQE_F_MORE)) {
                     /* The multishot accept stopped: re-arm it, after a pause
@@ -144,7 +144,7 @@ void *urk__acceptor_main(void *arg)
                     accept_armed = 0;
                     if (stopping)
                         continue;
-                    URK_STAT_ADD(e->st.accept_rearms, 1);
+                    URK_STAT_ADD_SHARED(e->st.accept_rearms, 1);
                     int pause_ms = urk__accept_backoff(cq[i].res, &backoff_ms);
                     if (pause_ms) {
                         if (urk_prep_timeout(ring, (uint64_t)pause_ms * 1000000ull, 0,
@@ -188,6 +188,5 @@ void *urk__acceptor_main(void *arg)
             if (woken[r])
                 urk__wake_reactor(e, e->reactors[r]);
     }
-    free(woken);
     return NULL;
 }

@@ -28,11 +28,12 @@ void urk__finish_if_done(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
     int32_t reason = c->close_reason;
     uint64_t user = c->tag;
     urk__fail_queued(r, s, c, -ECANCELED);
-    urk__slot_free(r, s);
     URK_STAT_ADD(r->st.closed, 1);
-    /* Only now, with the slot free, so the id is stale once the caller
-     * sees the event. */
-    urk__emit(r, id, connect_failed ? URK_EV_CONNECT_FAILED : URK_EV_CLOSED, reason, NULL, 0, 0, user);
+    /* The last event (into the room reserved for it), then the slot goes:
+     * the id is stale by the time the caller sees the event. */
+    urk__emit(r, id, connect_failed ? URK_EV_CONNECT_FAILED : URK_EV_CLOSED, reason, NULL, 0, 0,
+              user);
+    urk__slot_free(r, s);
 }
 
 void urk__start_teardown(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
@@ -94,5 +95,6 @@ int urk_close(urk_reactor_t *r, urk_conn_t conn, uint32_t abort)
     if (rc)
         return rc;
     urk__begin_close(r, s, c, 1, abort || c->state == CS_CONNECTING);
+    urk__signal_if_pending(r);
     return 0;
 }

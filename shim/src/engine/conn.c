@@ -7,22 +7,33 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-urk_conn_slot_t *urk__slot_alloc(urk_reactor_t *r, uint32_t *slot_out)
+urk_conn_slot_t *urk__slot_alloc(urk_reactor_t *r, uint32_t *slot_out, int *err)
 {
     uint32_t s;
+    int fresh = 0;
     if (r->free_head != UINT32_MAX) {
         s = r->free_head;
-        r->free_head = r->slots[s].next_free;
     } else if (r->nslots_used < r->nslots_max) {
-        s = r->nslots_used++;
-        r->slots[s].gen = 1;
+        s = r->nslots_used;
+        fresh = 1;
     } else {
+        *err = -ENOSPC;
         return NULL;
     }
     urk_conn_slot_t *c = &r->slots[s];
-    uint32_t gen = c->gen;
+    uint32_t gen = fresh ? 1 : c->gen, next_free = c->next_free;
     memset(c, 0, sizeof *c);
     c->gen = gen;
+    /* Its OPEN and its CLOSED (or CONNECT_FAILED) always find room. */
+    if (urk__reserve_events(r, c, 2) != 0) {
+        c->next_free = next_free;
+        *err = -ENOMEM;
+        return NULL;
+    }
+    if (fresh)
+        r->nslots_used++;
+    else
+        r->free_head = next_free;
     c->fd = -1;
     c->last_active_ms = r->now_ms;
     *slot_out = s;
@@ -34,6 +45,7 @@ void urk__slot_free(urk_reactor_t *r, uint32_t s)
 {
     urk_conn_slot_t *c = &r->slots[s];
     c->state = CS_FREE;
+    urk__unreserve_events(r, c);
     c->gen = c->gen + 1 ? c->gen + 1 : 1; /* 0 never names a connection */
     c->next_free = r->free_head;
     r->free_head = s;
@@ -82,10 +94,11 @@ int urk__list_push(uint32_t **list, uint32_t *n, uint32_t max, uint32_t s)
 void urk__open_accepted(urk_reactor_t *r, int fd, const void *addr, uint32_t addr_len)
 {
     uint32_t s;
-    urk_conn_slot_t *c = urk__slot_alloc(r, &s);
+    int err;
+    urk_conn_slot_t *c = urk__slot_alloc(r, &s, &err);
     if (!c) {
         close(fd);
-        URK_STAT_ADD(r->engine->st.rejected, 1);
+        URK_STAT_ADD_SHARED(r->engine->st.rejected, 1);
         return;
     }
     c->fd = fd;
@@ -149,10 +162,11 @@ int urk_reactor_connect(urk_reactor_t *r, const urk_addr_t *addr, uint64_t tag, 
         return -errno;
     urk__set_nodelay(fd, sa->sa_family);
     uint32_t s;
-    urk_conn_slot_t *c = urk__slot_alloc(r, &s);
+    int err;
+    urk_conn_slot_t *c = urk__slot_alloc(r, &s, &err);
     if (!c) {
         close(fd);
-        return -ENOSPC;
+        return err;
     }
     c->fd = fd;
     c->state = CS_CONNECTING;
@@ -167,6 +181,7 @@ int urk_reactor_connect(urk_reactor_t *r, const urk_addr_t *addr, uint64_t tag, 
     }
     c->ops++;
     *out = urk__conn_id(r, s, c);
+    urk__signal_if_pending(r);
     return 0;
 }
 
@@ -195,6 +210,7 @@ int urk_conn_set_user(urk_reactor_t *r, urk_conn_t conn, uint64_t user)
     if (rc)
         return rc;
     c->tag = user;
+    urk__patch_user(r, conn, user);
     return 0;
 }
 

@@ -27,19 +27,12 @@ int urk_engine_opts_init(urk_engine_opts_t *o)
     return 0;
 }
 
-int urk_callbacks_init(urk_callbacks_t *cbs)
-{
-    if (!cbs)
-        return -EINVAL;
-    memset(cbs, 0, sizeof *cbs);
-    cbs->struct_size = sizeof *cbs;
-    return 0;
-}
+/* urk_callbacks_init: shim/src/common/compat01.c (two symbol versions). */
 
 #define ENGINE_KNOWN_FLAGS                                                        \
     (URK_ENGINE_SQPOLL | URK_ENGINE_REUSEPORT | URK_ENGINE_NO_LISTEN |            \
      URK_ENGINE_LEAST_CONN | URK_ENGINE_NO_MSG_RING | URK_ENGINE_RELEASE_ON_POLL | \
-     URK_ENGINE_NO_DEFER_TASKRUN)
+     URK_ENGINE_NO_DEFER_TASKRUN | URK_ENGINE_HALF_CLOSE)
 
 static int pow2(uint32_t v) { return v && !(v & (v - 1)); }
 
@@ -131,7 +124,8 @@ int urk_engine_create(const urk_engine_opts_t *opts_in, urk_engine_t **out)
     urk_probe(&e->caps);
 
     e->reactors = calloc(o.reactors, sizeof *e->reactors);
-    if (!e->reactors) {
+    e->woken = calloc(o.reactors, 1);
+    if (!e->reactors || !e->woken) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -202,8 +196,13 @@ int urk_engine_start(urk_engine_t *e, const urk_callbacks_t *cbs_in)
 {
     if (!e)
         return -EINVAL;
+    /* Stopped counts too when the engine never started: a stopped engine
+     * has closed its listeners and finished its reactors. */
+    pthread_mutex_lock(&e->stop_lock);
     int expected = 0;
-    if (!atomic_compare_exchange_strong(&e->started, &expected, 1))
+    int ok = !e->stopped && atomic_compare_exchange_strong(&e->started, &expected, 1);
+    pthread_mutex_unlock(&e->stop_lock);
+    if (!ok)
         return -URK_ESTATE;
     if (cbs_in) {
         urk_callbacks_t cbs;
@@ -284,6 +283,7 @@ void urk_engine_destroy(urk_engine_t *e)
     for (uint32_t i = 0; i < e->nreactors; i++)
         urk__reactor_destroy(e->reactors[i]);
     free(e->reactors);
+    free(e->woken);
     urk_ring_destroy(e->acceptor_ring);
     if (e->acceptor_wake_fd >= 0)
         close(e->acceptor_wake_fd);

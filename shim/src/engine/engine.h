@@ -104,6 +104,8 @@ typedef struct urk_conn_slot {
     uint64_t last_active_ms;
     uint64_t eof_seq;     /* r->emitted when the peer's EOF arrived */
     uint64_t tag; /* connect tag, then the caller's user value */
+    uint32_t ev_reserved; /* room held in r->pending for its must-deliver events */
+    uint32_t open_batch;  /* r->batch_no of the batch holding its OPEN */
     urk_chunk_t *head, *tail;
     uint8_t peer[sizeof(struct sockaddr_un)]; /* sockaddr_in, _in6 or _un */
     struct iovec iov[URK_SEND_IOV_MAX];
@@ -118,6 +120,7 @@ typedef struct urk_reactor_counters {
 } urk_reactor_counters_t;
 
 struct urk_engine;
+typedef struct urk_post urk_post_t;
 
 struct urk_reactor {
     struct urk_engine *engine;
@@ -133,7 +136,9 @@ struct urk_reactor {
     _Atomic int wake_pending;  /* a wake is on its way: coalesces kicks */
     _Atomic int user_wake;     /* urk_reactor_wake asked the poll to return */
     _Atomic int stopping;
-    int native;
+    _Atomic int native;         /* set before the native thread exists */
+    int start_rc;               /* the native thread's claim, for start */
+    void *started_sem;          /* sem_t of the start in progress */
     urk_spsc_t handoff;
     int listen_fd; /* REUSEPORT mode: this reactor's own listener, else -1 */
     int accept_armed, accept_backoff_ms;
@@ -155,6 +160,8 @@ struct urk_reactor {
     uint32_t *kick;                   /* slots whose send could not be queued */
     uint32_t nkick;
     int woken;                        /* a wake arrived during this poll */
+    int in_poll;                      /* inside poll_core */
+    int fd_signaled;                  /* we made event_fd readable since the last drain */
 
     /* events of the poll in progress; overflow waits in `pending` */
     urk_event_t *out;
@@ -162,8 +169,19 @@ struct urk_reactor {
     int discard;                      /* stopping in pull mode: drop events */
     urk_event_t *pending;
     uint32_t pend_head, pend_n, pend_cap;
+    uint32_t ev_reserved;             /* sum of the slots' ev_reserved */
+    uint32_t batch_no;                /* polls so far (never 0 once polled) */
+    urk_event_t *dispatch_ev;         /* native batch being dispatched */
+    uint32_t dispatch_n, dispatch_i;
     uint64_t emitted;                 /* events queued for the caller, ever */
     uint64_t delivered;               /* of those, returned by finished polls */
+
+    /* urk_reactor_post: any thread appends, the owner takes */
+    pthread_mutex_t post_lock;
+    urk_post_t *post_head, *post_tail;
+    _Atomic uint32_t posts_queued;
+    int posts_closed;                 /* stopped: posts are refused */
+    urk_chunk_t *graveyard;           /* chunks freed after the ring */
 
     urk_reactor_counters_t st;
     pthread_t thread;
@@ -193,9 +211,11 @@ struct urk_engine {
     pthread_mutex_t stop_lock;
     uint32_t rr_next;
     uint32_t drain_ms;
+    /* written by the acceptor and by every reactor: URK_STAT_ADD_SHARED */
     struct {
         _Atomic uint64_t accepted, accept_rearms, accept_errors, rejected;
     } st;
+    uint8_t *woken; /* acceptor: reactors to wake after a batch */
 };
 
 static inline uint64_t urk__now_ms(void) { return urk__now_ns() / 1000000u; }
@@ -254,12 +274,25 @@ void urk__reactor_op_done(urk_reactor_t *r, const urk_cqe_t *cq);
 int urk__arm_wake(urk_reactor_t *r);
 
 /* ---- poll.c ---- */
-void urk__emit(urk_reactor_t *r, urk_conn_t conn, uint32_t type, int32_t res,
-               const uint8_t *data, uint32_t len, uint32_t buf, uint64_t user);
+/* Queues an event. -ENOMEM (its buffer released) only for an event without
+ * reserved room: the caller closes the connection. */
+int urk__emit(urk_reactor_t *r, urk_conn_t conn, uint32_t type, int32_t res,
+              const uint8_t *data, uint32_t len, uint32_t buf, uint64_t user);
+/* Sets aside room for n must-deliver events of connection c. */
+int urk__reserve_events(urk_reactor_t *r, urk_conn_slot_t *c, uint32_t n);
+/* Gives back what c did not use (its slot is freed). */
+void urk__unreserve_events(urk_reactor_t *r, urk_conn_slot_t *c);
+/* urk_conn_set_user: the new value into conn's events not yet handed out
+ * (and, in native mode, later in the batch being dispatched). */
+void urk__patch_user(urk_reactor_t *r, urk_conn_t conn, uint64_t user);
 int urk__poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t timeout_ms);
+/* Makes urk_reactor_fd readable if a poll would find work now; every owner
+ * call that can queue a request or an event ends with it. */
+void urk__signal_if_pending(urk_reactor_t *r);
 
 /* ---- conn.c ---- */
-urk_conn_slot_t *urk__slot_alloc(urk_reactor_t *r, uint32_t *slot_out);
+/* NULL: max_conns reached (*err -ENOSPC) or no memory (*err -ENOMEM). */
+urk_conn_slot_t *urk__slot_alloc(urk_reactor_t *r, uint32_t *slot_out, int *err);
 void urk__slot_free(urk_reactor_t *r, uint32_t s);
 /* The start of every per-connection call: the caller's thread owns the
  * reactor and the id names a live connection. */
@@ -282,8 +315,19 @@ void urk__fail_queued(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t 
 void urk__on_send(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t res);
 /* Sends the FIN urk_shutdown_write asked for, once nothing is queued. */
 void urk__send_fin(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c);
+/* At a stop that cannot drive the ring: reports every queued send as
+ * cancelled, keeping the memory of those the kernel may still read on
+ * r->graveyard until the ring is destroyed. */
+void urk__park_inflight(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c);
 /* Frees chunks without telling anyone (the ring is gone). */
 void urk__free_chunks(urk_conn_slot_t *c);
+
+/* ---- post.c ---- */
+/* Turns queued posts into URK_EV_POST events (not while discarding). */
+void urk__take_posts(urk_reactor_t *r);
+/* Runs every queued post on the calling thread; close_queue: refuse later
+ * ones (stop). */
+void urk__run_posts(urk_reactor_t *r, int close_queue);
 
 /* ---- close.c ---- */
 void urk__begin_close(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t reason,

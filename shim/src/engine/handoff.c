@@ -125,12 +125,12 @@ void urk__hand_off(urk_engine_t *e, int fd, uint8_t *woken)
         uint32_t i = (first + k) % e->nreactors;
         if (urk__spsc_push(&e->reactors[i]->handoff, &h) == 0) {
             woken[i] = 1;
-            URK_STAT_ADD(e->st.accepted, 1);
+            URK_STAT_ADD_SHARED(e->st.accepted, 1);
             return;
         }
     }
     close(fd); /* every reactor's queue is full */
-    URK_STAT_ADD(e->st.rejected, 1);
+    URK_STAT_ADD_SHARED(e->st.rejected, 1);
 }
 
 void urk__wake_fallback(urk_reactor_t *r)

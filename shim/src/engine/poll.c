@@ -6,59 +6,141 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static urk_event_t *event_slot(urk_reactor_t *r)
+/* ---- the event queue ----
+ * Events go straight into the caller's array while it has room and nothing
+ * waits before them, else into `pending` (FIFO), which the next poll hands
+ * out first. Room in `pending` for the events that must never be lost (OPEN,
+ * CLOSED, CONNECT_FAILED, SEND_DONE) is reserved when the connection or the
+ * send is created, where a lack of memory can still be refused; any other
+ * event that finds no memory closes its connection with -ENOMEM instead of
+ * vanishing. */
+
+static int must_deliver(uint32_t type)
 {
-    if (r->out_n < r->out_max && r->pend_n == 0)
-        return &r->out[r->out_n++];
-    if (r->pend_n == r->pend_cap) {
-        uint32_t cap = r->pend_cap ? r->pend_cap * 2 : 256;
-        urk_event_t *n = malloc(cap * sizeof *n);
-        if (!n)
-            return NULL;
-        for (uint32_t i = 0; i < r->pend_n; i++)
-            n[i] = r->pending[(r->pend_head + i) % r->pend_cap];
-        free(r->pending);
-        r->pending = n;
-        r->pend_cap = cap;
-        r->pend_head = 0;
-    }
-    return &r->pending[(r->pend_head + r->pend_n++) % r->pend_cap];
+    return type == URK_EV_OPEN || type == URK_EV_CLOSED || type == URK_EV_CONNECT_FAILED ||
+           type == URK_EV_SEND_DONE;
 }
 
-void urk__emit(urk_reactor_t *r, urk_conn_t conn, uint32_t type, int32_t res,
-               const uint8_t *data, uint32_t len, uint32_t buf, uint64_t user)
+static urk_conn_slot_t *slot_of(urk_reactor_t *r, urk_conn_t conn)
 {
+    uint32_t s = (uint32_t)((conn >> 32) & 0xFFFFFFu);
+    if (!conn || s >= r->nslots_used)
+        return NULL;
+    urk_conn_slot_t *c = &r->slots[s];
+    return c->gen == (uint32_t)conn ? c : NULL;
+}
+
+static int grow_pending(urk_reactor_t *r, uint32_t need)
+{
+    if (need <= r->pend_cap)
+        return 0;
+    uint32_t cap = r->pend_cap ? r->pend_cap : 256;
+    while (cap < need)
+        cap *= 2;
+    urk_event_t *n = malloc((size_t)cap * sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < r->pend_n; i++)
+        n[i] = r->pending[(r->pend_head + i) % r->pend_cap];
+    free(r->pending);
+    r->pending = n;
+    r->pend_cap = cap;
+    r->pend_head = 0;
+    return 0;
+}
+
+int urk__reserve_events(urk_reactor_t *r, urk_conn_slot_t *c, uint32_t n)
+{
+    if (grow_pending(r, r->pend_n + r->ev_reserved + n))
+        return -ENOMEM;
+    r->ev_reserved += n;
+    c->ev_reserved += n;
+    return 0;
+}
+
+void urk__unreserve_events(urk_reactor_t *r, urk_conn_slot_t *c)
+{
+    r->ev_reserved -= c->ev_reserved;
+    c->ev_reserved = 0;
+}
+
+/* Whether e may join the caller's array now. A batch ends before any later
+ * event of a connection whose OPEN it holds, so a user value set in answer
+ * to OPEN (urk_conn_set_user) is in all of that connection's later events. */
+static int fits_out(urk_reactor_t *r, const urk_event_t *e)
+{
+    if (r->out_n >= r->out_max)
+        return 0;
+    urk_conn_slot_t *c = slot_of(r, e->conn);
+    if (!c)
+        return 1;
+    if (e->type == URK_EV_OPEN) {
+        c->open_batch = r->batch_no;
+        return 1;
+    }
+    if (c->open_batch == r->batch_no) {
+        r->out_max = r->out_n; /* what follows waits for the next poll */
+        return 0;
+    }
+    return 1;
+}
+
+int urk__emit(urk_reactor_t *r, urk_conn_t conn, uint32_t type, int32_t res,
+              const uint8_t *data, uint32_t len, uint32_t buf, uint64_t user)
+{
+    if (must_deliver(type)) {
+        urk_conn_slot_t *c = slot_of(r, conn);
+        if (c && c->ev_reserved) {
+            c->ev_reserved--;
+            r->ev_reserved--;
+        }
+    }
     if (r->discard) {
         if (buf)
             urk__release_handle(r, buf);
-        return;
+        return 0;
     }
-    urk_event_t *e = event_slot(r);
-    if (!e) {
-        /* Out of memory for the overflow queue: the event cannot be kept;
-         * at least its buffer must not be lost. */
-        if (buf)
-            urk__release_handle(r, buf);
-        return;
+    urk_event_t ev = {conn, type, res, data, len, buf, user};
+    if (r->pend_n == 0 && fits_out(r, &ev)) {
+        r->out[r->out_n++] = ev;
+    } else {
+        if (grow_pending(r, r->pend_n + 1 + r->ev_reserved)) {
+            /* Never for a reserved event: the room was set aside. */
+            if (buf)
+                urk__release_handle(r, buf);
+            return -ENOMEM;
+        }
+        r->pending[(r->pend_head + r->pend_n++) % r->pend_cap] = ev;
     }
-    e->conn = conn;
-    e->type = type;
-    e->res = res;
-    e->data = data;
-    e->len = len;
-    e->buf = buf;
-    e->user = user;
     r->emitted++;
     URK_STAT_ADD(r->st.events, 1);
+    return 0;
 }
 
 static void move_pending(urk_reactor_t *r)
 {
-    while (r->pend_n && r->out_n < r->out_max) {
+    while (r->pend_n && fits_out(r, &r->pending[r->pend_head])) {
         r->out[r->out_n++] = r->pending[r->pend_head];
         r->pend_head = (r->pend_head + 1) % r->pend_cap;
         r->pend_n--;
     }
+}
+
+void urk__patch_user(urk_reactor_t *r, urk_conn_t conn, uint64_t user)
+{
+    for (uint32_t i = 0; i < r->pend_n; i++) {
+        urk_event_t *e = &r->pending[(r->pend_head + i) % r->pend_cap];
+        if (e->conn == conn && (e->type == URK_EV_DATA || e->type == URK_EV_WRITABLE ||
+                                e->type == URK_EV_CLOSED || e->type == URK_EV_EOF))
+            e->user = user;
+    }
+    if (r->dispatch_ev) /* native mode: the batch being dispatched is ours */
+        for (uint32_t i = r->dispatch_i + 1; i < r->dispatch_n; i++) {
+            urk_event_t *e = &r->dispatch_ev[i];
+            if (e->conn == conn && (e->type == URK_EV_DATA || e->type == URK_EV_WRITABLE ||
+                                    e->type == URK_EV_CLOSED || e->type == URK_EV_EOF))
+                e->user = user;
+        }
 }
 
 static void process_cqe(urk_reactor_t *r, const urk_cqe_t *cq)
@@ -120,6 +202,32 @@ static void harvest(urk_reactor_t *r)
     }
 }
 
+/* Work a poll with timeout 0 would do now: events to return, completions to
+ * harvest, requests to submit, deferred closes, sends and receives to retry,
+ * hand-offs and wakes to take. */
+static int work_pending(urk_reactor_t *r)
+{
+    return r->pend_n || r->ndeferred || r->nkick || urk__ring_sq_ready(r->ring) ||
+           urk__ring_cq_ready(r->ring) || urk__ring_held_back(r->ring) ||
+           urk__handoff_queued(r) || atomic_load_explicit(&r->user_wake, memory_order_relaxed) ||
+           atomic_load_explicit(&r->posts_queued, memory_order_relaxed) ||
+           (r->nstarved && urk_bufring_available(r->bufs) >= (int)r->buf_low_water);
+}
+
+void urk__signal_if_pending(urk_reactor_t *r)
+{
+    /* Level-triggered fd: readable while a poll would find something. The
+     * ring's own eventfd signal covers completions that arrive later; this
+     * covers what is already here (and signals the kernel dropped). */
+    if (!atomic_load_explicit(&r->fd_exposed, memory_order_relaxed) || r->in_poll ||
+        r->fd_signaled || !work_pending(r))
+        return;
+    uint64_t one = 1;
+    ssize_t n = write(r->event_fd, &one, sizeof one);
+    URK_UNUSED(n);
+    r->fd_signaled = 1;
+}
+
 static void drain_event_fd(urk_reactor_t *r)
 {
     uint64_t v;
@@ -170,6 +278,7 @@ static void harvest_wakes(urk_reactor_t *r)
         if (atomic_exchange(&r->user_wake, 0))
             r->woken = 1;
         urk__drain_handoff(r);
+        urk__take_posts(r);
     }
 }
 
@@ -179,9 +288,14 @@ int urk__poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t 
     r->out_n = 0;
     r->out_max = max;
     r->woken = 0;
+    if (++r->batch_no == 0)
+        r->batch_no = 1; /* 0 marks no batch */
     r->now_ms = urk__now_ms();
-    if (atomic_load_explicit(&r->fd_exposed, memory_order_relaxed))
+    r->in_poll = 1;
+    if (atomic_load_explicit(&r->fd_exposed, memory_order_relaxed)) {
+        r->fd_signaled = 0;
         drain_event_fd(r);
+    }
     urk__auto_release(r);
     move_pending(r);
     /* A hand-off wake only means "drain the queue"; only urk_reactor_wake
@@ -190,6 +304,7 @@ int urk__poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t 
     if (atomic_exchange(&r->user_wake, 0))
         r->woken = 1;
     urk__drain_handoff(r);
+    urk__take_posts(r);
     run_lists(r);
     harvest_wakes(r);
     if (r->ndeferred && r->out_n == 0 && r->pend_n == 0)
@@ -214,6 +329,7 @@ int urk__poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t 
         if (atomic_exchange(&r->user_wake, 0))
             r->woken = 1;
         urk__drain_handoff(r);
+        urk__take_posts(r);
         run_lists(r);
         harvest_wakes(r);
         /* A peer's EOF harvested while nothing was handed out can be acted
@@ -230,12 +346,8 @@ int urk__poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t 
                           memory_order_relaxed);
     atomic_store_explicit(&r->st.cq_overflows, r->ring->stats.cq_overflows,
                           memory_order_relaxed);
-    if (atomic_load_explicit(&r->fd_exposed, memory_order_relaxed) &&
-        (r->pend_n || urk__ring_cq_ready(r->ring) || urk__handoff_queued(r))) {
-        uint64_t one = 1; /* more is waiting: keep the host loop's fd readable */
-        ssize_t n = write(r->event_fd, &one, sizeof one);
-        URK_UNUSED(n);
-    }
+    r->in_poll = 0;
+    urk__signal_if_pending(r);
     urk__remember_auto_release(r);
     r->delivered += r->out_n;
     int n = (int)r->out_n;

@@ -4,6 +4,7 @@
  * dispatch, shutdown, stats. */
 #include "engine.h"
 
+#include <semaphore.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -47,11 +48,19 @@ static void arm_accept(urk_reactor_t *r)
 
 /* First owner-only call claims the reactor for the calling thread and, for a
  * SINGLE_ISSUER ring created disabled, makes this thread its issuer. */
-static int take_ownership(urk_reactor_t *r, const void *self)
+static int take_ownership(urk_reactor_t *r, const void *self, int native_thread)
 {
     const void *cur = NULL;
     if (!atomic_compare_exchange_strong(&r->owner, &cur, self))
         return -URK_ETHREAD;
+    /* A native start marks the reactor, then looks for an owner; a pull
+     * claim takes the owner, then looks for the mark: of two racing, at
+     * least one sees the other and backs off, so a native thread never
+     * starts on a reactor another thread polls. */
+    if (!native_thread && atomic_load(&r->native)) {
+        atomic_store(&r->owner, NULL);
+        return -URK_ETHREAD;
+    }
     int rc = 0;
     urk_ring_info_t info;
     urk_ring_info(r->ring, &info);
@@ -79,9 +88,9 @@ int urk__claim(urk_reactor_t *r)
         return 0;
     /* A native reactor belongs to its own thread, which takes it when it
      * starts: a caller racing that start must not take it first. */
-    if (cur != NULL || r->native)
+    if (cur != NULL || atomic_load(&r->native))
         return -URK_ETHREAD;
-    return take_ownership(r, self);
+    return take_ownership(r, self, 0);
 }
 
 static void on_accept(urk_reactor_t *r, const urk_cqe_t *cq)
@@ -97,13 +106,13 @@ static void on_accept(urk_reactor_t *r, const urk_cqe_t *cq)
         if (getpeername(cq->res, (struct sockaddr *)&ss, &len) != 0)
             len = 0;
         urk__set_nodelay(cq->res, ss.ss_family);
-        URK_STAT_ADD(r->engine->st.accepted, 1);
+        URK_STAT_ADD_SHARED(r->engine->st.accepted, 1);
         urk__open_accepted(r, cq->res, &ss, len);
     } else if (cq->res != -ECANCELED) {
-        URK_STAT_ADD(r->engine->st.accept_errors, 1);
+        URK_STAT_ADD_SHARED(r->engine->st.accept_errors, 1);
     }
     if (!r->accept_armed && !atomic_load(&r->stopping)) {
-        URK_STAT_ADD(r->engine->st.accept_rearms, 1);
+        URK_STAT_ADD_SHARED(r->engine->st.accept_rearms, 1);
         int pause_ms = urk__accept_backoff(cq->res, &r->accept_backoff_ms);
         if (pause_ms == 0)
             arm_accept(r);
@@ -176,10 +185,19 @@ int urk_reactor_index(const urk_reactor_t *r)
     return (int)r->index;
 }
 
-static void dispatch(urk_reactor_t *r, const urk_event_t *ev, int n)
+static int owner_is_self(urk_reactor_t *r)
+{
+    return atomic_load(&r->owner) == urk__thread_self();
+}
+
+static void dispatch(urk_reactor_t *r, urk_event_t *ev, int n)
 {
     const urk_callbacks_t *cb = &r->cbs;
+    /* urk_conn_set_user in a callback updates the rest of this batch */
+    r->dispatch_ev = ev;
+    r->dispatch_n = (uint32_t)n;
     for (int i = 0; i < n; i++) {
+        r->dispatch_i = (uint32_t)i;
         const urk_event_t *e = &ev[i];
         switch (e->type) {
         case URK_EV_OPEN:
@@ -214,10 +232,23 @@ static void dispatch(urk_reactor_t *r, const urk_event_t *ev, int n)
             if (cb->on_connect_failed)
                 cb->on_connect_failed(r, e->conn, e->res, e->user, cb->user);
             break;
+        case URK_EV_POST:
+            if (e->data)
+                ((urk_post_fn)(uintptr_t)e->data)(r, (void *)(uintptr_t)e->user);
+            break;
+        case URK_EV_EOF:
+            /* Without on_eof (a caller that predates it) the connection
+             * closes gracefully, as it would without URK_ENGINE_HALF_CLOSE. */
+            if (cb->on_eof)
+                cb->on_eof(r, e->conn, cb->user);
+            else
+                urk_close(r, e->conn, 0);
+            break;
         default:
             break;
         }
     }
+    r->dispatch_ev = NULL;
 }
 
 static void *native_main(void *arg)
@@ -230,8 +261,11 @@ static void *native_main(void *arg)
         CPU_SET(cpus[r->index], &set);
         pthread_setaffinity_np(pthread_self(), sizeof set, &set);
     }
-    if (take_ownership(r, urk__thread_self()) != 0)
-        return NULL;
+    int rc = take_ownership(r, urk__thread_self(), 1);
+    r->start_rc = rc;
+    sem_post((sem_t *)r->started_sem);
+    if (rc != 0)
+        return NULL; /* urk_engine_start reports rc */
     urk_event_t ev[256];
     while (!atomic_load(&r->stopping)) {
         int n = urk__poll_core(r, ev, 256, -1);
@@ -244,13 +278,30 @@ static void *native_main(void *arg)
 
 int urk__reactor_start_native(urk_reactor_t *r, const urk_callbacks_t *cbs)
 {
-    if (atomic_load(&r->owner))
+    atomic_store(&r->native, 1);
+    if (atomic_load(&r->owner)) {
+        atomic_store(&r->native, 0);
         return -URK_ESTATE; /* already driven in pull mode */
+    }
     r->cbs = *cbs;
-    r->native = 1;
+    sem_t started;
+    sem_init(&started, 0, 0);
+    r->started_sem = &started;
     int rc = pthread_create(&r->thread, NULL, native_main, r);
-    if (rc)
+    if (rc) {
+        sem_destroy(&started);
+        atomic_store(&r->native, 0);
         return -rc;
+    }
+    /* Wait for the thread's claim so a failure is reported, not silent. */
+    while (sem_wait(&started) != 0 && errno == EINTR) {
+    }
+    sem_destroy(&started);
+    r->started_sem = NULL;
+    if (r->start_rc) {
+        pthread_join(r->thread, NULL);
+        return r->start_rc;
+    }
     r->thread_started = 1;
     return 0;
 }
@@ -258,6 +309,32 @@ int urk__reactor_start_native(urk_reactor_t *r, const urk_callbacks_t *cbs)
 static int all_closed(const urk_reactor_t *r)
 {
     return URK_STAT_GET(r->st.live_conns) == 0;
+}
+
+/* An event the caller will not see because the reactor stops: native mode
+ * dispatches it (every on_close, on_send_done and post runs); in pull mode,
+ * whose caller polls no more, posts run here and buffers go back. */
+static void settle(urk_reactor_t *r, const urk_event_t *e)
+{
+    if (r->native && owner_is_self(r)) {
+        urk_event_t copy = *e;
+        dispatch(r, &copy, 1);
+    } else if (e->type == URK_EV_POST) {
+        if (e->data)
+            ((urk_post_fn)(uintptr_t)e->data)(r, (void *)(uintptr_t)e->user);
+    } else if (e->type == URK_EV_DATA) {
+        urk__release_handle(r, e->buf);
+    }
+}
+
+static void settle_pending(urk_reactor_t *r)
+{
+    while (r->pend_n) {
+        urk_event_t e = r->pending[r->pend_head];
+        r->pend_head = (r->pend_head + 1) % r->pend_cap;
+        r->pend_n--;
+        settle(r, &e);
+    }
 }
 
 /* One round of completions while stopping: native mode still calls the
@@ -273,8 +350,8 @@ static void pump(urk_reactor_t *r, int32_t timeout_ms)
         urk__ring_wait(r->ring, &ts);
         n = urk__poll_core(r, ev, 64, 0);
     }
-    if (n > 0 && r->native)
-        dispatch(r, ev, n);
+    for (int i = 0; i < n; i++)
+        settle(r, &ev[i]);
     r->discard = 0;
 }
 
@@ -290,9 +367,7 @@ static void shutdown_direct(urk_reactor_t *r)
         shutdown(c->fd, SHUT_RDWR);
         close(c->fd);
         c->ops = 0;
-        c->send_inflight = 0; /* ring teardown ends the kernel's use */
-        urk__fail_queued(r, s, c, -ECANCELED);
-        urk__free_chunks(c);
+        urk__park_inflight(r, s, c); /* ring teardown ends the kernel's use */
         urk__slot_free(r, s);
     }
     if (r->listen_fd >= 0) {
@@ -347,7 +422,13 @@ void urk__reactor_shutdown(urk_reactor_t *r, uint32_t drain_ms)
     }
 handoff:
     urk__handoff_close_all(r);
+    settle_pending(r);
+    urk__run_posts(r, 1);
     urk__auto_release(r);
+    /* DATA buffers the caller still holds come back: no receive runs any
+     * more, so their bytes stay readable until destroy. */
+    uint32_t held = urk__bufring_reclaim(r->bufs);
+    URK_STAT_ADD(r->st.bufs_held, -(uint64_t)held);
 }
 
 int urk__reactor_create(struct urk_engine *e, uint32_t index, urk_reactor_t **out)
@@ -358,6 +439,7 @@ int urk__reactor_create(struct urk_engine *e, uint32_t index, urk_reactor_t **ou
         return -ENOMEM;
     r->engine = e;
     r->index = index;
+    pthread_mutex_init(&r->post_lock, NULL);
     r->event_fd = r->wake_fd = r->listen_fd = -1;
     r->free_head = UINT32_MAX;
     r->nslots_max = o->max_conns;
@@ -422,13 +504,21 @@ void urk__reactor_destroy(urk_reactor_t *r)
 {
     if (!r)
         return;
+    urk__run_posts(r, 1); /* an engine destroyed without start */
     for (uint32_t s = 0; s < r->nslots_used; s++) {
         urk_conn_slot_t *c = &r->slots[s];
-        urk__free_chunks(c);
         if (c->state != CS_FREE && c->fd >= 0)
             close(c->fd);
     }
+    /* The ring first: until it is gone the kernel may read queued chunks. */
     urk_ring_destroy(r->ring); /* also frees the buffer ring */
+    for (uint32_t s = 0; s < r->nslots_used; s++)
+        urk__free_chunks(&r->slots[s]);
+    while (r->graveyard) {
+        urk_chunk_t *next = r->graveyard->next;
+        free(r->graveyard);
+        r->graveyard = next;
+    }
     if (r->event_fd >= 0)
         close(r->event_fd);
     if (r->wake_fd >= 0)
@@ -442,5 +532,6 @@ void urk__reactor_destroy(urk_reactor_t *r)
     free(r->kick);
     free(r->auto_release);
     free(r->pending);
+    pthread_mutex_destroy(&r->post_lock);
     free(r);
 }

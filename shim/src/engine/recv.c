@@ -56,15 +56,25 @@ void urk__on_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, const urk_cq
         if (cq->flags & URK_CQE_F_BUFFER) {
             uint32_t handle = (uint32_t)cq->buf_id + 1;
             URK_STAT_ADD(r->st.bufs_held, 1);
-            if (c->state == CS_OPEN)
-                urk__emit(r, urk__conn_id(r, s, c), URK_EV_DATA, cq->res, cq->buf, cq->buf_len, handle, c->tag);
-            else
+            if (c->state != CS_OPEN)
                 urk__release_handle(r, handle); /* we are closing: nobody wants it */
+            else if (urk__emit(r, urk__conn_id(r, s, c), URK_EV_DATA, cq->res, cq->buf,
+                               cq->buf_len, handle, c->tag) != 0)
+                urk__begin_close(r, s, c, -ENOMEM, 1); /* never a silent gap */
         }
         if (!c->recv_armed && c->state == CS_OPEN)
             urk__arm_recv(r, s, c);
     } else if (cq->res == 0) {
         c->peer_eof = 1;
+        if (r->engine->opts.flags & URK_ENGINE_HALF_CLOSE) {
+            /* Half-close: the caller hears of the FIN after the last data
+             * and decides when to close; sending goes on meanwhile. */
+            if (c->state == CS_OPEN &&
+                urk__emit(r, urk__conn_id(r, s, c), URK_EV_EOF, 0, NULL, 0, 0, c->tag) != 0)
+                urk__begin_close(r, s, c, -ENOMEM, 1);
+            urk__finish_if_done(r, s, c);
+            return;
+        }
         c->eof_seq = r->emitted;
         /* Close at the poll after the one that hands out the last data, so
          * sends the caller makes in answer to it still go out before the
@@ -151,6 +161,7 @@ int urk_reactor_release(urk_reactor_t *r, const uint32_t *bufs, uint32_t n)
         return -EINVAL; /* a handle not held: nothing was released */
     URK_STAT_ADD(r->st.bufs_held, -(uint64_t)n);
     urk__rearm_starved(r);
+    urk__signal_if_pending(r);
     return (int)n;
 }
 
@@ -176,5 +187,6 @@ int urk_conn_pause_recv(urk_reactor_t *r, urk_conn_t conn, uint32_t pause)
     } else if (!pause && c->state == CS_OPEN && !c->recv_armed && !c->peer_eof) {
         urk__arm_recv(r, s, c);
     }
+    urk__signal_if_pending(r);
     return 0;
 }

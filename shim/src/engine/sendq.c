@@ -90,7 +90,8 @@ void urk__on_send(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t res)
         }
         if (c->want_writable && c->queued < r->engine->opts.send_limit && c->state == CS_OPEN) {
             c->want_writable = 0;
-            urk__emit(r, urk__conn_id(r, s, c), URK_EV_WRITABLE, 0, NULL, 0, 0, c->tag);
+            if (urk__emit(r, urk__conn_id(r, s, c), URK_EV_WRITABLE, 0, NULL, 0, 0, c->tag) != 0)
+                urk__begin_close(r, s, c, -ENOMEM, 1);
         }
     } else {
         /* The failed send and all behind it complete with the error. */
@@ -142,6 +143,11 @@ int urk_send(urk_reactor_t *r, urk_conn_t conn, const void *data, uint32_t len, 
     urk_chunk_t *k = malloc(sizeof *k + (copy ? len : 0));
     if (!k)
         return -ENOMEM;
+    /* its SEND_DONE always finds room */
+    if ((flags & (URK_SEND_NOTIFY | URK_SEND_NOCOPY)) && urk__reserve_events(r, c, 1) != 0) {
+        free(k);
+        return -ENOMEM;
+    }
     k->next = NULL;
     k->len = len;
     k->off = 0;
@@ -163,6 +169,7 @@ int urk_send(urk_reactor_t *r, urk_conn_t conn, const void *data, uint32_t len, 
     URK_STAT_ADD(r->st.send_queued, len);
     if (c->state == CS_OPEN)
         urk__submit_send(r, s, c);
+    urk__signal_if_pending(r);
     return 0;
 }
 
@@ -201,6 +208,7 @@ int urk_shutdown_write(urk_reactor_t *r, urk_conn_t conn)
         c->ops++;
         c->shut_wr = 2;
     }
+    urk__signal_if_pending(r);
     return 0;
 }
 
@@ -222,4 +230,23 @@ void urk__free_chunks(urk_conn_slot_t *c)
         k = next;
     }
     c->head = c->tail = NULL;
+}
+
+void urk__park_inflight(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
+{
+    urk__fail_queued(r, s, c, -ECANCELED); /* all but what the kernel may use */
+    urk_chunk_t *k = c->head;
+    while (k) {
+        urk_chunk_t *next = k->next;
+        c->queued -= k->len - k->off;
+        URK_STAT_ADD(r->st.send_queued, -(uint64_t)(k->len - k->off));
+        if (k->flags & (URK_SEND_NOTIFY | URK_SEND_NOCOPY))
+            urk__emit(r, urk__conn_id(r, s, c), URK_EV_SEND_DONE, -ECANCELED, NULL, 0, 0, k->tag);
+        /* The kernel may still read it: freed after the ring is gone. */
+        k->next = r->graveyard;
+        r->graveyard = k;
+        k = next;
+    }
+    c->head = c->tail = NULL;
+    c->send_inflight = 0;
 }

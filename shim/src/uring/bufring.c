@@ -423,3 +423,21 @@ void urk__group_map_free(urk_group_map_t *m)
     free(m->groups);
     memset(m, 0, sizeof *m);
 }
+
+uint32_t urk__bufring_reclaim(urk_bufring_t *br)
+{
+    uint32_t n = 0;
+    int queued = 0;
+    for (uint32_t bid = 0; bid < br->count; bid++) {
+        if (!br->refs[bid])
+            continue;
+        n += br->refs[bid];
+        br->refs[bid] = 0;
+        give_back(br, bid, &queued);
+    }
+    if (queued)
+        io_uring_buf_ring_advance(br->br, queued);
+    br->held -= n;
+    br->ring->stats.bufs_out -= n;
+    return n;
+}

@@ -402,6 +402,8 @@ uint32_t urk__ring_sq_ready(const urk_ring_t *ring) { return io_uring_sq_ready(&
 
 uint32_t urk__ring_cq_ready(const urk_ring_t *ring) { return io_uring_cq_ready(&ring->io); }
 
+int urk__ring_held_back(const urk_ring_t *ring) { return needs_enter(ring); }
+
 /* ---- completion conversion ---- */
 
 void urk__cqe_convert(urk_ring_t *ring, const struct io_uring_cqe *cqe, urk_cqe_t *out)

@@ -105,6 +105,9 @@ void urk__ring_prepare_harvest(urk_ring_t *ring);
 /* Takes up to max ready completions, converted, and marks them consumed. */
 uint32_t urk__ring_take(urk_ring_t *ring, urk_cqe_t *out, uint32_t max);
 uint32_t urk__ring_sq_ready(const urk_ring_t *ring);
+/* Completions the kernel holds back until the issuer enters (deferred task
+ * work, CQ overflow). */
+int urk__ring_held_back(const urk_ring_t *ring);
 uint32_t urk__ring_cq_ready(const urk_ring_t *ring);
 
 /* ---- ops.c ---- */
@@ -115,6 +118,9 @@ int urk__prep_read(urk_ring_t *ring, int fd, void *buf, uint32_t len, uint64_t u
 /* ---- bufring.c ---- */
 
 urk_bufring_t *urk__bufring_find(urk_ring_t *ring, uint16_t group);
+/* Takes back every piece the caller still holds (the engine at stop).
+ * Returns how many. */
+uint32_t urk__bufring_reclaim(urk_bufring_t *br);
 int urk__group_map_put(urk_group_map_t *m, uint64_t key, uint16_t group);
 int urk__group_map_get(const urk_group_map_t *m, uint64_t key, uint16_t *group);
 void urk__group_map_del(urk_group_map_t *m, uint64_t key);
