@@ -15,7 +15,9 @@ from urocket.errors import UrkError, error_from_code
 logger = logging.getLogger("urocket.aio")
 
 BytesLike = Union[bytes, bytearray, memoryview]
-SockAddr = Union[Tuple[str, int], Tuple[str, int, int, int]]
+# (host, port) for IP, (host, port, flowinfo, scope_id) for IPv6 from the
+# socket module, or a path string for a Unix-domain socket.
+SockAddr = Union[Tuple[str, int], Tuple[str, int, int, int], str]
 
 _EAGAIN = -11
 _STALE = -_K["URK_ESTALE_ID"]

@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = '63c509ecfbe037de126ff0ba63d8d53eeaf64b6c0e8648031822b8b14b41d775'
+HEADER_SHA256 = '9c88803ca076ee089846995dab52ebadedd6c81174c7a444c4d95cd4ba9ee0f5'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
