@@ -1,7 +1,8 @@
 /* compat01.c - entry points kept for programs linked against 0.1.0.
  *
  * An *_init function writes a whole struct of the size the library knows.
- * When a struct grows (urk_callbacks_t: 64 bytes in 0.1.0, 72 since 0.2),
+ * When a struct grows (urk_callbacks_t: 64 bytes in 0.1.0, 72 since 0.2;
+ * urk_loadgen_opts_t: 120, then 136),
  * a program built against the old header passes a smaller struct, and the
  * new init would write past its end. So each such init has two versions:
  * name@@UROCKET_0.x (the default, what new programs link to: the whole new
@@ -47,3 +48,8 @@ int urk_callbacks_init__v0_2(urk_callbacks_t *cbs)
 __asm__(".symver urk_callbacks_init__v0_2, urk_callbacks_init@@UROCKET_0.2");
 
 URK__INIT_V0_1(urk_callbacks_init, urk_callbacks_init__v0_2, urk_callbacks_t, 64);
+
+/* urk_loadgen_opts_init@@UROCKET_0.2 is in loadgen/loadgen_api.c (it owns
+ * the defaults); 0.1.0 programs pass a 120-byte struct. */
+URK_COMPAT_API int urk_loadgen_opts_init__v0_2(urk_loadgen_opts_t *opts);
+URK__INIT_V0_1(urk_loadgen_opts_init, urk_loadgen_opts_init__v0_2, urk_loadgen_opts_t, 120);

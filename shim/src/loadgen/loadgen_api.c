@@ -7,7 +7,11 @@
 
 /* ---- options ---- */
 
-int urk_loadgen_opts_init(urk_loadgen_opts_t *opts)
+/* urk_loadgen_opts_init@@UROCKET_0.2 fills the whole 136-byte struct; a
+ * program linked against 0.1.0 (120 bytes) is bound to the 0.1 entry point
+ * in common/compat01.c. */
+__attribute__((visibility("default"))) int urk_loadgen_opts_init__v0_2(urk_loadgen_opts_t *opts);
+int urk_loadgen_opts_init__v0_2(urk_loadgen_opts_t *opts)
 {
     if (!opts)
         return -EINVAL;
@@ -19,6 +23,7 @@ int urk_loadgen_opts_init(urk_loadgen_opts_t *opts)
     opts->cpu = -1;
     return 0;
 }
+__asm__(".symver urk_loadgen_opts_init__v0_2, urk_loadgen_opts_init@@UROCKET_0.2");
 
 static int validate(const urk_loadgen_opts_t *o, urk_addr_t *addr)
 {
