@@ -6,8 +6,8 @@
  * DEFER_TASKRUN, falling back to COOP_TASKRUN), registered ring fd,
  * multishot accept, multishot recv from a provided-buffer ring registered by
  * hand (io_uring_setup_buf_ring is 2.4), plain send from a prebuilt run of
- * back-to-back responses. One send in flight per connection
- * (io_uring_notes pitfall 3); buffers are recycled in one batch per loop.
+ * back-to-back responses. One send in flight per connection (two may
+ * reorder on a stream socket); buffers are recycled in one batch per loop.
  *
  *   uring_raw --port P [--host 127.0.0.1] [--threads N] [--cpu C]
  *             [--buffers N (4096)] [--buf-size BYTES (2048)]
@@ -40,7 +40,7 @@ enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
 
 /* user_data: op in the low 8 bits, generation in the next 24, fd above. The
  * generation guards against a completion for a closed fd's previous owner
- * (io_uring_notes: "completions keyed only by fd"). */
+ * (completions keyed only by fd reach the wrong connection once the fd is reused). */
 static inline uint64_t ud_make(int op, uint32_t gen, int fd)
 {
     return (uint64_t)(uint32_t)op | ((uint64_t)(gen & 0xffffff) << 8) | ((uint64_t)(uint32_t)fd << 32);

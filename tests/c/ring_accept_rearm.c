@@ -1,7 +1,7 @@
 /* A multishot accept that stops (here: cancelled) posts a final completion
  * without URK_CQE_F_MORE; re-arming it works and accepts again (the design
  * we replace never re-armed). Closing the listener alone does not stop it:
- * the ring holds a reference (notes pitfall 4), so cancel comes first. */
+ * the ring holds a reference, so cancel comes first. */
 #include "testutil.h"
 
 enum { UD_ACCEPT = 1, UD_CANCEL = 2, UD_ACCEPT2 = 3 };

@@ -1,4 +1,4 @@
-/* Buffer exhaustion (notes pitfall 1): with every buffer held, a multishot
+/* Buffer exhaustion: with every buffer held, a multishot
  * recv ends with -ENOBUFS and no URK_CQE_F_MORE. It is transient: after the
  * buffers are recycled and the recv re-armed, the waiting data arrives
  * intact, no byte is lost, and available returns to count. */

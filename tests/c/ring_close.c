@@ -1,6 +1,6 @@
 /* urk_prep_close closes the descriptor (res 0, fd gone, peer sees EOF); a
  * bad fd gives -EBADF in the completion. Closing does not stop a multishot
- * recv on it (the ring holds a reference, notes pitfall 4): cancel first. */
+ * recv on it (the ring holds a file reference): cancel first. */
 #include "testutil.h"
 
 enum { UD_CLOSE = 1, UD_RECV = 2, UD_CANCEL = 3 };

@@ -1,4 +1,4 @@
-/* CQ overflow (notes pitfall 2): with a CQ of 8 and hundreds of completions
+/* CQ overflow: with a CQ of 8 and hundreds of completions
  * posted before any harvest, nothing is lost (the kernel has NODROP): every
  * completion is harvested exactly once, including overflowed receive
  * completions carrying provided buffers (byte-exact, every buffer back),

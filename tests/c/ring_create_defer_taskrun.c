@@ -1,4 +1,4 @@
-/* Default ring: SINGLE_ISSUER + DEFER_TASKRUN (6.1+, notes pitfall 5) with a
+/* Default ring: SINGLE_ISSUER + DEFER_TASKRUN (6.1+, DEFER_TASKRUN requires SINGLE_ISSUER) with a
  * registered ring fd, enabled, no fallback; works end to end. */
 #include "testutil.h"
 

@@ -56,7 +56,7 @@ int main(void)
                 if (cq[i].user_data == UD_RECV) {
                     if (cq[i].res == -ENOBUFS) {
                         /* Transient: every buffer sits in unharvested CQEs.
-                         * Re-arm once they are recycled (notes, pitfall 1). */
+                         * Re-arm once they are recycled. */
                         CHECK(!(cq[i].flags & URK_CQE_F_MORE));
                         need_rearm = 1;
                         enobufs++;

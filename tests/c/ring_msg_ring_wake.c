@@ -1,5 +1,5 @@
 /* msg_ring wakes a thread blocked in urk_ring_complete on another ring
- * (notes pitfall 6: writing an eventfd would not). The waiter owns its
+ * (writing a registered eventfd would not wake a thread blocked in io_uring_enter). The waiter owns its
  * DEFER_TASKRUN ring and blocks with no time limit; only the message can
  * end the wait. */
 #include "testutil.h"

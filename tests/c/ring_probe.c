@@ -50,7 +50,7 @@ int main(void)
     if (caps & URK_CAP_MULTISHOT_RECV)
         CHECK(caps & URK_CAP_BUF_RING);
 
-    /* Version table (io_uring-notes.md). */
+    /* Kernel versions that added each feature. */
     struct {
         uint64_t cap;
         int major, minor;

@@ -21,7 +21,7 @@ def test_default_ring_gets_defer_taskrun_and_big_cq(caps):
     with urocket.Ring() as r:
         info = r.info
         assert info.sq_entries == 256
-        assert info.cq_entries >= 4096  # multishot needs a big CQ (notes: CQ size)
+        assert info.cq_entries >= 4096  # multishot needs a big CQ
         assert "enabled" in info.active_names
         if "defer_taskrun" in caps:
             assert {"single_issuer", "defer_taskrun"} <= info.active_names
@@ -113,7 +113,7 @@ def test_disabled_ring_refuses_submit_and_complete():
 
 @pytest.mark.parametrize("kwargs", [{}, {"register_fd": False}, {"defer_taskrun": False}])
 def test_ring_used_from_another_thread_raises(kwargs):
-    """A ring belongs to one thread (notes pitfall 11). Another thread gets
+    """A ring belongs to one thread. Another thread gets
     an error, never a crash or a stolen completion."""
     with urocket.Ring(**kwargs) as r:
         r.prep_nop(1)
@@ -193,7 +193,7 @@ def echo_roundtrip(r, sizes, group=3, count=64, bufsize=16384, v6=False):
                     ud, res = batch.user_data(i), batch.res(i)
                     if ud == UD_RECV:
                         if res == -errno.ENOBUFS:
-                            # Transient: re-arm once buffers are back (pitfall 1).
+                            # Transient: re-arm once buffers are back.
                             assert not batch.more(i)
                             need_rearm = True
                             enobufs += 1
@@ -224,7 +224,7 @@ def echo_roundtrip(r, sizes, group=3, count=64, bufsize=16384, v6=False):
         assert r.stats.bufs_out == 0
     finally:
         # Stop everything and wait for each final completion before closing
-        # (notes pitfall 4: close does not stop a multishot recv).
+        # (close() does not stop a multishot recv: the ring holds a file reference).
         recv_armed = not need_rearm
         r.prep_cancel(UD_ACCEPT, UD_CANCEL)
         if recv_armed:
@@ -263,7 +263,7 @@ def test_multishot_echo_with_tiny_buffer_ring_recovers_enobufs(ring):
 
 def test_buffer_ring_exhaustion_enobufs_then_recovery_without_loss(ring):
     """ENOBUFS ends the multishot recv but is not EOF: recycle, re-arm, and
-    every byte still arrives, in order (notes pitfall 1; liburing#1275)."""
+    every byte still arrives, in order (liburing#1275)."""
     br = ring.buffer_ring(4, 64, 5)
     cli, srv = tcp_pair()
     try:
@@ -474,7 +474,7 @@ def test_accept_rearmed_after_cancel_keeps_accepting(ring):
 
 def test_partial_sends_are_reported_and_resumed(ring):
     """A stream send may complete short; the rest is sent after, one send in
-    flight at a time (notes pitfall 3)."""
+    flight at a time."""
     cli, srv = tcp_pair()
     with cli, srv:
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)

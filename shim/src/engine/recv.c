@@ -83,7 +83,7 @@ void urk__on_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, const urk_cq
             urk__list_push(&r->deferred, &r->ndeferred, r->nslots_max, s) == 0)
             c->listed = 1;
     } else if (cq->res == -ENOBUFS) {
-        /* Transient, never a close (notes, pitfall 1). */
+        /* Transient, never a close. */
         if (c->state == CS_OPEN && !c->recv_armed && !c->listed &&
             urk__list_push(&r->starved, &r->nstarved, r->nslots_max, s) == 0)
             c->listed = 1;

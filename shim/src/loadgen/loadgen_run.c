@@ -181,7 +181,7 @@ static void thread_teardown(lg_thread_t *t)
             io_uring_sqe_set_data64(sqe, LG_UD(K_CANCEL_ALL, 0));
             urk__lg_op_started(t, NULL);
         }
-        /* Buffers stay in use until each op's final CQE (pitfall 4): wait
+        /* Buffers stay in use until each op's final CQE: wait
          * for all of them, bounded in case the kernel misbehaves. */
         uint64_t deadline = t->now + LG_DRAIN_NS;
         while (t->ops && t->now < deadline)

@@ -123,7 +123,7 @@ int urk_bufring_create(urk_ring_t *ring, const urk_bufring_opts_t *opts_in,
     reg.ring_addr = (uint64_t)(uintptr_t)br->br;
     reg.ring_entries = opts.count;
     reg.bgid = opts.group_id;
-    /* 2.3 headers call the flags field `pad` (notes: kernel/liburing). */
+    /* 2.3 headers call the flags field `pad`. */
     if (opts.flags & URK_BUFRING_INC)
         reg.pad = IOU_PBUF_RING_INC;
     int rc = io_uring_register_buf_ring(&ring->io, &reg, 0);

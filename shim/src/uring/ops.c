@@ -88,7 +88,7 @@ int urk_prep_recv_multishot(urk_ring_t *ring, int fd, uint16_t group_id,
      * urk_cqe_t names one buffer: converting it would point buf_len bytes
      * past the first buffer's end and lose the others to the kernel. Until
      * the completion format can describe it, bundles are refused on every
-     * kernel (they are off by default anyway: notes pitfall 8). */
+     * kernel (they are off by default anyway: bundles have had kernel bugs). */
     if (flags & URK_RECV_BUNDLE)
         return -URK_ENOTSUP;
     /* A CQE names the buffer id, not its group. While the ring has had one

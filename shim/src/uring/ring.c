@@ -64,7 +64,7 @@ int urk_ring_create(const urk_ring_opts_t *opts_in, urk_ring_t **out)
     if (cq == 0) {
         cq = opts.sq_entries * 16;
         if (cq < 4096)
-            cq = 4096; /* multishot decouples CQEs from SQEs (notes: CQ size) */
+            cq = 4096; /* multishot decouples CQEs from SQEs */
         if (cq > 65536)
             cq = 65536;
     }
@@ -253,7 +253,7 @@ struct io_uring_sqe *urk__get_sqe(urk_ring_t *ring)
     if (URK_LIKELY(sqe != NULL))
         return sqe;
     /* SQ full: hand what is queued to the kernel and try once more. The
-     * design we replace crashed here (notes: "a crash when no SQE is free"). */
+     * design we replace crashed when no SQE was free. */
     ring->stats.sq_full_waits++;
     count_published(ring);
     int rc = io_uring_submit(&ring->io);
