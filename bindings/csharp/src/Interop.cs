@@ -100,6 +100,10 @@ namespace Urocket.Interop
         public const int URK_FRAME_DELIM = 2;
         public const int URK_FRAME_HTTP = 3;
         public const uint URK_LOAD_OPEN_LOOP = 1;
+        public const int URK_LOADGEN_MAX_REQUESTS = 32;
+        public const int URK_LOADGEN_RESULT_SIZE_0_1 = 144;
+        public const int URK_LOADGEN_HIST_SUB_BITS = 7;
+        public const int URK_LOADGEN_HIST_BUCKETS = 4864;
     }
 
     /// <summary>urk_addr_t (136 bytes).</summary>
@@ -293,9 +297,20 @@ namespace Urocket.Interop
         [FieldOffset(64)] public IntPtr on_eof; // void (*)(urk_reactor_t *, urk_conn_t, void *)
     }
 
-    /// <summary>urk_loadgen_opts_t (120 bytes).</summary>
+    /// <summary>urk_loadgen_request_t (24 bytes): one kind of request of a scenario.</summary>
+    [CName("urk_loadgen_request_t")]
+    [StructLayout(LayoutKind.Explicit, Size = 24)]
+    public unsafe struct UrkLoadGenRequest
+    {
+        [FieldOffset(0)] public IntPtr data; // const void *
+        [FieldOffset(8)] public uint len;
+        [FieldOffset(12)] public uint weight;
+        [FieldOffset(16)] public fixed uint reserved[2];
+    }
+
+    /// <summary>urk_loadgen_opts_t (136 bytes).</summary>
     [CName("urk_loadgen_opts_t")]
-    [StructLayout(LayoutKind.Explicit, Size = 120)]
+    [StructLayout(LayoutKind.Explicit, Size = 136)]
     public unsafe struct UrkLoadGenOpts
     {
         [FieldOffset(0)] public uint struct_size;
@@ -316,11 +331,15 @@ namespace Urocket.Interop
         [FieldOffset(80)] public ulong timeout_ms;
         [FieldOffset(88)] public int cpu;
         [FieldOffset(92)] public fixed uint reserved[7];
+        [FieldOffset(120)] public IntPtr requests; // const urk_loadgen_request_t *
+        [FieldOffset(128)] public uint nrequests;
+        [FieldOffset(132)] public uint ramp_ms;
     }
 
-    /// <summary>urk_loadgen_result_t (144 bytes).</summary>
+    /// <summary>urk_loadgen_result_t (168 bytes; urk_loadgen_result fills the
+    /// first 144, urk_loadgen_result_ex all of it).</summary>
     [CName("urk_loadgen_result_t")]
-    [StructLayout(LayoutKind.Explicit, Size = 144)]
+    [StructLayout(LayoutKind.Explicit, Size = 168)]
     public unsafe struct UrkLoadGenResult
     {
         [FieldOffset(0)] public ulong requests;
@@ -341,6 +360,9 @@ namespace Urocket.Interop
         [FieldOffset(120)] public ulong lat_p99_ns;
         [FieldOffset(128)] public ulong lat_p999_ns;
         [FieldOffset(136)] public ulong cpu_ns;
+        [FieldOffset(144)] public ulong reconnects;
+        [FieldOffset(152)] public ulong non2xx;
+        [FieldOffset(160)] public ulong lat_sum_ns;
     }
 
     /// <summary>urk_loadgen_second_t (32 bytes).</summary>
@@ -456,5 +478,11 @@ namespace Urocket.Interop
         [LibraryImport(Lib)] public static partial int urk_loadgen_percentile(IntPtr lg, uint q_ppm, ulong* ns);
         [LibraryImport(Lib)] public static partial int urk_loadgen_timeline(IntPtr lg, UrkLoadGenSecond* @out, uint max);
         [LibraryImport(Lib)] public static partial void urk_loadgen_destroy(IntPtr lg);
+        [LibraryImport(Lib)] public static partial int urk_loadgen_result_ex(IntPtr lg, UrkLoadGenResult* @out, uint size);
+        [LibraryImport(Lib)] public static partial int urk_loadgen_status(IntPtr lg, uint* codes, ulong* counts, uint max);
+        [LibraryImport(Lib)] public static partial int urk_loadgen_histogram(IntPtr lg, ulong* counts, uint max);
+        [LibraryImport(Lib)] public static partial int urk_loadgen_request_result(IntPtr lg, uint index, UrkLoadGenResult* @out, uint size);
+        [LibraryImport(Lib)] public static partial int urk_loadgen_request_status(IntPtr lg, uint index, uint* codes, ulong* counts, uint max);
+        [LibraryImport(Lib)] public static partial int urk_loadgen_request_histogram(IntPtr lg, uint index, ulong* counts, uint max);
     }
 }
