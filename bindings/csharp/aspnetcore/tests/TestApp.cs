@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Urocket.AspNetCore;
 using Xunit;
 
 [assembly: Xunit.CollectionBehavior(DisableTestParallelization = true)]
@@ -182,6 +183,20 @@ public sealed class TestApp : IAsyncDisposable
                 return Results.Empty;
             }
         });
+    }
+
+    /// <summary>The uRocket transport's counters (null on the Sockets transport).</summary>
+    public UrocketTransportStats? UrocketStats() => App.Services.GetService<UrocketTransportFactory>()?.GetStats();
+
+    /// <summary>After StopAsync: the transport holds nothing (on uRocket: no listener bound,
+    /// no connection open, the engines ended with no live connection, held buffer or
+    /// queued byte).</summary>
+    public void AssertTransportClean()
+    {
+        if (Volatile.Read(ref State.OpenConnections) != 0)
+            throw new Xunit.Sdk.XunitException($"{State.OpenConnections} connections still open after stop");
+        if (UrocketStats() is { } s && s != new UrocketTransportStats(0, s.Accepted, 0, 0, 0, 0))
+            throw new Xunit.Sdk.XunitException($"uRocket transport not clean after stop: {s}");
     }
 
     /// <summary>Waits (bounded) until the server has no open connections.</summary>

@@ -169,7 +169,7 @@ public class ClientMisbehaviourTests
             else
                 Assert.False(ok); // aborted: the client sees the connection close, not a hang
         }
-        Assert.Equal(0, app.State.OpenConnections);
+        app.AssertTransportClean();
         AssertNoErrors(app);
         await app.DisposeAsync();
     }
@@ -224,6 +224,10 @@ public class ClientMisbehaviourTests
         // 10 rounds move ~850 MB and 260 connections through the server.
         Assert.True(third - second < 24L << 20,
             $"RSS grew by {(second - first) >> 20} MiB, then by {(third - second) >> 20} MiB more");
+        if (app.UrocketStats() is { } s)
+            Assert.True(s.OpenConnections == 0 && s.EngineLiveConnections == 0 && s.EngineBuffersHeld == 0 && s.EngineSendQueuedBytes == 0, s.ToString());
+        await app.StopAsync();
+        app.AssertTransportClean();
         AssertNoErrors(app);
     }
 }

@@ -38,6 +38,16 @@ public class HttpTests
         var v6 = await http.GetStringAsync(new Uri(app.BaseUriV6, "/endpoints"));
         Assert.StartsWith($"::1:{app.PortV6} ::1:", v6);
         Assert.NotEqual("0", v6.Split(':').Last());
+        if (transport == Transports.Urocket)
+        {
+            // Really served by uRocket: its connection ids, its counters.
+            Assert.StartsWith("UR", await http.GetStringAsync(new Uri(app.BaseUri, "/conn")));
+            var stats = app.UrocketStats()!.Value;
+            Assert.Equal(2, stats.Listeners);
+            Assert.True(stats.Accepted >= 2, stats.ToString());
+        }
+        await app.StopAsync();
+        app.AssertTransportClean();
         AssertNoErrors(app);
     }
 
