@@ -83,7 +83,13 @@ internal sealed class UrocketConnectionListener : IConnectionListener
         UrkServer server;
         try
         {
-            server = UrkServer.Start(engineOptions, HandleAsync);
+            // Continuations on the thread pool: Kestrel's code must not run on (and
+            // block) a reactor thread. Held receive buffers follow MaxReadBufferSize.
+            server = UrkServer.Start(engineOptions, HandleAsync, new ServerOptions
+            {
+                UseReactorContext = false,
+                MaxHeldBuffers = options.HeldBuffers(),
+            });
         }
         catch (UrkException e) when (e.Errno == ErrnoAddressInUse)
         {
@@ -97,7 +103,7 @@ internal sealed class UrocketConnectionListener : IConnectionListener
         {
             throw new System.IO.IOException($"uRocket: cannot listen on {requested}: {e.Message}", e);
         }
-        server.OnError = e => logger.LogError(e, "uRocket engine callback failed");
+        server.Error += (_, e) => logger.LogError(e.Exception, "uRocket engine: {Message} (connection {Id:X})", e.Exception.Message, e.ConnectionId);
         lock (servers)
             servers.Add(server);
         return server.Port;
@@ -115,7 +121,7 @@ internal sealed class UrocketConnectionListener : IConnectionListener
         UrocketConnection c;
         try
         {
-            c = new UrocketConnection(conn, EndPoint, pool, options, logger);
+            c = new UrocketConnection(conn, EndPoint, pool);
         }
         catch (Exception e)
         {
@@ -125,7 +131,6 @@ internal sealed class UrocketConnectionListener : IConnectionListener
         }
         live.TryAdd(c, 0);
         Interlocked.Increment(ref acceptedCount);
-        c.Start();
         if (!accepted.Writer.TryWrite(c))
             _ = DisposeUnacceptedAsync(c); // unbound meanwhile
         return FinishAsync(c);

@@ -26,17 +26,23 @@ public sealed class UrocketTransportOptions
     public int MaxConnectionsPerReactor { get; set; }
 
     /// <summary>Bytes received but not yet consumed by Kestrel after which the transport
-    /// stops reading from the connection (like the Sockets transport's MaxReadBufferSize).
-    /// Default 1 MiB; null: no limit.</summary>
+    /// stops receiving on the connection (like the Sockets transport's MaxReadBufferSize).
+    /// Counted in the engine's receive buffers: at least 16, at most a quarter of
+    /// <see cref="BufferCount"/> (so one connection cannot take a reactor's whole ring).
+    /// Default 1 MiB; null: that quarter.</summary>
     public long? MaxReadBufferSize { get; set; } = 1024 * 1024;
-
-    /// <summary>Bytes written by Kestrel but not yet handed to the engine after which
-    /// Kestrel's FlushAsync waits. Default 64 KiB; null: no limit.</summary>
-    public long? MaxWriteBufferSize { get; set; } = 64 * 1024;
 
     /// <summary>Bytes the engine queues per connection before a write waits for the peer
     /// to drain them (backpressure); 0: the engine's default (4 MiB).</summary>
     public int SendLimit { get; set; }
+
+    internal int HeldBuffers()
+    {
+        long size = BufferSize == 0 ? 4096 : BufferSize, count = BufferCount == 0 ? 1024 : BufferCount;
+        long most = Math.Max(16, count / 4);
+        long want = MaxReadBufferSize is long max ? (max + size - 1) / size : most;
+        return (int)Math.Clamp(want, 16, most);
+    }
 
     internal void Validate()
     {
@@ -54,7 +60,5 @@ public sealed class UrocketTransportOptions
             throw new ArgumentOutOfRangeException(nameof(SendLimit), SendLimit, "SendLimit must not be negative");
         if (MaxReadBufferSize < 0)
             throw new ArgumentOutOfRangeException(nameof(MaxReadBufferSize), MaxReadBufferSize, "must not be negative");
-        if (MaxWriteBufferSize < 0)
-            throw new ArgumentOutOfRangeException(nameof(MaxWriteBufferSize), MaxWriteBufferSize, "must not be negative");
     }
 }
