@@ -2,7 +2,8 @@
 # Urocket.AspNetCore as a newcomer uses it: a fresh ASP.NET Core project that
 # only adds <PackageReference Include="Urocket.AspNetCore" /> from build/nuget
 # (Urocket comes with it), with Program.cs copied verbatim from the README's
-# snippet, run with `dotnet run`: GET / and a 1 MiB POST /echo answer right,
+# snippet, built with `dotnet build` and run (the app itself, so that SIGINT
+# reaches it, not a `dotnet run` in between): GET / and a 1 MiB POST /echo answer right,
 # `wrk -c512 -d3s` sees no error, SIGINT stops it with exit 0. No URK_LIBRARY,
 # no LD_LIBRARY_PATH: the native library must come out of the Urocket package.
 #   consumer_test.sh BUILD_DIR VERSION
@@ -53,8 +54,10 @@ grep -q "UseUrocket" "$DIR/Hello/Program.cs" || { echo "aspnet consumer test: no
 unset NUGET_PACKAGES || true
 
 cd "$DIR/Hello"
-echo "aspnet consumer test: dotnet run (packages from $BUILD/nuget)"
-dotnet build -c Release -v:q -nologo
+echo "aspnet consumer test: dotnet build (packages from $BUILD/nuget), run, check"
+dotnet build -c Release -v:q -nologo -o "$DIR/out"
+[ -f "$DIR/out/runtimes/linux-x64/native/liburocket.so" ] || [ -f "$DIR/out/liburocket.so" ] || {
+    echo "aspnet consumer test: the Urocket package's liburocket.so is not in the build output" >&2; exit 1; }
 /usr/bin/python3 "$HERE/aspnet_check.py" --no-json -- \
-    dotnet run -c Release --no-build -- --urls http://127.0.0.1:0
+    "$DIR/out/Hello" --urls http://127.0.0.1:0 --Logging:LogLevel:Default=Warning --Logging:LogLevel:Microsoft.Hosting.Lifetime=Information
 echo "aspnet consumer test: passed"
