@@ -590,6 +590,7 @@ namespace Urocket
             eof = true;
             TryCompleteRead();
             pipeReader?.OnInput();
+            FireConnectionClosed();
         }
 
         internal bool Eof { get { return eof; } }

@@ -10,10 +10,12 @@ namespace Urocket
         CancellationTokenSource closedCts;
         int closedFired;
 
-        /// <summary>Cancelled once the engine reports the connection closed (the
-        /// peer's FIN or reset, our close or abort) or the server stops. Its
-        /// callbacks run on the thread pool, never on a reactor thread. Created on
-        /// first use; already cancelled when asked for after the close.</summary>
+        /// <summary>Cancelled once the peer is gone: its FIN (the end of its
+        /// stream; writes may still go on, as after any half-close), a reset, our
+        /// close or abort, or the server stopping: the moment Kestrel's Sockets
+        /// transport fires its ConnectionClosed. Its callbacks run on the thread
+        /// pool, never on a reactor thread. Created on first use; already
+        /// cancelled when asked for afterwards.</summary>
         public CancellationToken ConnectionClosed
         {
             get
@@ -32,7 +34,7 @@ namespace Urocket
             }
         }
 
-        // Called on the reactor thread by OnClosed/OnStopped.
+        // Called on the reactor thread by OnEof/OnClosed/OnStopped.
         void FireConnectionClosed()
         {
             if (Interlocked.Exchange(ref closedFired, 1) != 0)

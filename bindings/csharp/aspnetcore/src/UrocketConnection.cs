@@ -34,12 +34,16 @@ internal sealed class UrocketConnection : ConnectionContext,
     private readonly TaskCompletionSource finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly FeatureCollection features = new();
     private IDictionary<object, object?>? items;
+    private readonly bool ownsConnection;
     private int aborted;
     private int disposed;
 
-    public UrocketConnection(Connection conn, EndPoint? local, MemoryPool<byte> pool)
+    // ownsConnection: true for an outgoing connection: disposing releases the engine
+    // connection (an accepted one is released by the listener's handler).
+    public UrocketConnection(Connection conn, EndPoint? local, MemoryPool<byte> pool, bool ownsConnection = false)
     {
         this.conn = conn;
+        this.ownsConnection = ownsConnection;
         MemoryPool = pool;
         ConnectionId = "UR" + Interlocked.Increment(ref nextId).ToString("X11");
         LocalEndPoint = local;
@@ -106,6 +110,8 @@ internal sealed class UrocketConnection : ConnectionContext,
             // gives unread buffers back; the engine handler then releases the connection.
             Transport.Input.Complete();
             Transport.Output.Complete();
+            if (ownsConnection)
+                conn.Dispose();
             finished.TrySetResult();
         }
         return ValueTask.CompletedTask;
