@@ -98,8 +98,10 @@ internal sealed class UrocketConnection : ConnectionContext,
     {
         if (Interlocked.Exchange(ref aborted, 1) != 0)
             return;
-        conn.Abort(); // RST; the engine's close then ends pending reads and flushes
-        Transport.Input.CancelPendingRead();
+        // RST; the engine's close then completes pending reads (end of stream) and fails
+        // pending flushes, which Kestrel sees as ConnectionAbortedException (Translate).
+        try { conn.Abort(); }
+        catch (ObjectDisposedException) { } // the engine stopped: the connection is gone already
     }
 
     public override ValueTask DisposeAsync()
