@@ -59,6 +59,23 @@ public class ClientMisbehaviourTests
     }
 
     [Theory, MemberData(nameof(Transports.All), MemberType = typeof(Transports))]
+    public async Task ClientFinWhileTheHandlerWaits(string transport)
+    {
+        await using var app = await TestApp.StartAsync(transport);
+        await using var raw = await RawHttp.ConnectAsync(app);
+        await raw.SendAsync("GET /wait HTTP/1.1\r\nHost: t\r\n\r\n");
+        await app.State.WaitForWaitingAsync(1, Bound);
+        raw.Socket.Shutdown(SocketShutdown.Send);
+        // The peer's FIN fires ConnectionClosed, so RequestAborted wakes the handler.
+        Assert.True(await app.State.HandlerFailed.WaitAsync(Bound), "RequestAborted never fired on FIN");
+        Assert.IsAssignableFrom<OperationCanceledException>(app.State.HandlerExceptions.Single());
+        Assert.True(await raw.WaitForCloseAsync(Bound), "server kept the connection open");
+        await app.WaitForNoConnectionsAsync();
+        Assert.Equal(1, app.State.ConnectionClosedFired);
+        AssertNoErrors(app);
+    }
+
+    [Theory, MemberData(nameof(Transports.All), MemberType = typeof(Transports))]
     public async Task HalfARequestThenClose(string transport)
     {
         await using var app = await TestApp.StartAsync(transport);
