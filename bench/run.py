@@ -94,6 +94,14 @@ SERVERS = [
         (["{py}", "-m", "urocket", "serve", "--mode", "asyncio", "--port", "{port}"],
          ("module", "serve")),
     ]),
+    # Rust (bindings/rust/bench, `make -C bench rust-servers`): the pull loop,
+    # urocket::tokio streams, and tokio's own TcpListener as their baseline.
+    ("rust-pull", [(["{build}/bench/rust-target/release/rust_pull", "--port", "{port}"],
+                    "{build}/bench/rust-target/release/rust_pull")]),
+    ("rust-tokio-urocket", [(["{build}/bench/rust-target/release/rust_tokio", "--port", "{port}"],
+                             "{build}/bench/rust-target/release/rust_tokio")]),
+    ("rust-tokio-plain", [(["{build}/bench/rust-target/release/rust_tokio_plain", "--port",
+                            "{port}"], "{build}/bench/rust-target/release/rust_tokio_plain")]),
 ]
 
 # Expected from `python3 -m urocket load`: these flags, and one JSON object on

@@ -5,7 +5,7 @@ Deterministic; rerun after changing an input format in fuzz/*.c. The option
 seeds take their struct bytes from the library's own *_opts_init defaults
 (through the Python binding), so they start from valid options.
 
-    URK_LIBRARY=build/liburocket.so.0.1.0 PYTHONPATH=python \
+    URK_LIBRARY=build/liburocket.so.0.2.0 PYTHONPATH=python \
         /usr/bin/python3 fuzz/make_seeds.py
 """
 import hashlib

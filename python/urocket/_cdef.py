@@ -3,15 +3,15 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = 'a3c8bb9e6ae4e92f25a275fda3a56838f51f190f0bfb3d8f624d405b387a60ac'
+HEADER_SHA256 = 'a3a12a1e797a74f9a770bfcdfa91ec26ce0e6b29109fd777370ed398667b070c'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
 CONSTANTS = {
     'URK_VERSION_MAJOR': 0,
-    'URK_VERSION_MINOR': 1,
+    'URK_VERSION_MINOR': 2,
     'URK_VERSION_PATCH': 0,
-    'URK_VERSION_NUMBER': 256,
+    'URK_VERSION_NUMBER': 512,
     'URK_ABI_VERSION': 1,
     'URK_EBASE': 10000,
     'URK_ESTALE_ID': 10001,
@@ -68,12 +68,15 @@ CONSTANTS = {
     'URK_ENGINE_NO_MSG_RING': 16,
     'URK_ENGINE_RELEASE_ON_POLL': 32,
     'URK_ENGINE_NO_DEFER_TASKRUN': 64,
+    'URK_ENGINE_HALF_CLOSE': 128,
     'URK_EV_OPEN': 1,
     'URK_EV_DATA': 2,
     'URK_EV_WRITABLE': 3,
     'URK_EV_CLOSED': 4,
     'URK_EV_SEND_DONE': 5,
     'URK_EV_CONNECT_FAILED': 6,
+    'URK_EV_EOF': 7,
+    'URK_EV_POST': 8,
     'URK_SEND_NOCOPY': 1,
     'URK_SEND_NOTIFY': 2,
     'URK_SEND_FORCE': 4,
@@ -87,7 +90,7 @@ CONSTANTS = {
 STRUCT_SIZES = {
     'urk_addr_t': 136,
     'urk_bufring_opts_t': 32,
-    'urk_callbacks_t': 64,
+    'urk_callbacks_t': 72,
     'urk_cqe_t': 32,
     'urk_engine_opts_t': 112,
     'urk_engine_stats_t': 32,
@@ -105,9 +108,9 @@ STRUCT_SIZES = {
 
 CDEF = r'''
 #define URK_VERSION_MAJOR 0
-#define URK_VERSION_MINOR 1
+#define URK_VERSION_MINOR 2
 #define URK_VERSION_PATCH 0
-#define URK_VERSION_NUMBER 256
+#define URK_VERSION_NUMBER 512
 #define URK_ABI_VERSION 1
 #define URK_EBASE 10000
 #define URK_ESTALE_ID 10001
@@ -164,12 +167,15 @@ CDEF = r'''
 #define URK_ENGINE_NO_MSG_RING 16
 #define URK_ENGINE_RELEASE_ON_POLL 32
 #define URK_ENGINE_NO_DEFER_TASKRUN 64
+#define URK_ENGINE_HALF_CLOSE 128
 #define URK_EV_OPEN 1
 #define URK_EV_DATA 2
 #define URK_EV_WRITABLE 3
 #define URK_EV_CLOSED 4
 #define URK_EV_SEND_DONE 5
 #define URK_EV_CONNECT_FAILED 6
+#define URK_EV_EOF 7
+#define URK_EV_POST 8
 #define URK_SEND_NOCOPY 1
 #define URK_SEND_NOTIFY 2
 #define URK_SEND_FORCE 4
@@ -366,6 +372,7 @@ typedef struct urk_callbacks {
                          uint64_t tag, void *user);
     void (*on_connect_failed)(urk_reactor_t *r, urk_conn_t conn, int32_t res,
                               uint64_t tag, void *user);
+    void (*on_eof)(urk_reactor_t *r, urk_conn_t conn, void *user);
 } urk_callbacks_t;
 int urk_engine_opts_init(urk_engine_opts_t *opts);
 int urk_callbacks_init(urk_callbacks_t *cbs);
@@ -382,6 +389,8 @@ int urk_reactor_poll(urk_reactor_t *r, urk_event_t *events, uint32_t max,
 int urk_reactor_fd(urk_reactor_t *r);
 int urk_reactor_flush(urk_reactor_t *r);
 int urk_reactor_wake(urk_reactor_t *r);
+typedef void (*urk_post_fn)(urk_reactor_t *r, void *arg);
+int urk_reactor_post(urk_reactor_t *r, urk_post_fn fn, void *arg);
 int urk_reactor_release(urk_reactor_t *r, const uint32_t *bufs, uint32_t n);
 int urk_send(urk_reactor_t *r, urk_conn_t conn, const void *data,
                      uint32_t len, uint32_t flags, uint64_t tag);

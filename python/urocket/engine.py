@@ -36,6 +36,8 @@ EV_WRITABLE = _K["URK_EV_WRITABLE"]
 EV_CLOSED = _K["URK_EV_CLOSED"]
 EV_SEND_DONE = _K["URK_EV_SEND_DONE"]
 EV_CONNECT_FAILED = _K["URK_EV_CONNECT_FAILED"]
+EV_EOF = _K["URK_EV_EOF"]      # half_close=True: the peer sent FIN; still open
+EV_POST = _K["URK_EV_POST"]    # Reactor.post(): user is the posted value
 EVENT_NAMES = {v: k[len("URK_EV_"):].lower() for k, v in _K.items() if k.startswith("URK_EV_")}
 
 _SEND_NOCOPY = _K["URK_SEND_NOCOPY"]
@@ -62,6 +64,7 @@ _ENGINE_FLAGS = {
     "no_msg_ring": _K["URK_ENGINE_NO_MSG_RING"],
     "release_on_poll": _K["URK_ENGINE_RELEASE_ON_POLL"],
     "no_defer_taskrun": _K["URK_ENGINE_NO_DEFER_TASKRUN"],
+    "half_close": _K["URK_ENGINE_HALF_CLOSE"],
 }
 
 ReactorStats = record_type("urk_reactor_stats_t", "ReactorStats",
@@ -73,7 +76,9 @@ EngineStats = record_type("urk_engine_stats_t", "EngineStats",
 class Event(collections.namedtuple("Event", "conn type res len buf user")):
     """One event, decoded (its bytes are read through the batch: data(i),
     bytes(i)). type is one of EV_OPEN, EV_DATA, EV_WRITABLE, EV_CLOSED,
-    EV_SEND_DONE, EV_CONNECT_FAILED."""
+    EV_SEND_DONE, EV_CONNECT_FAILED, EV_EOF (half_close engines: the peer
+    sent FIN, the connection stays open until close()), EV_POST (user: the
+    value given to Reactor.post)."""
 
     __slots__ = ()
 
@@ -276,6 +281,15 @@ class Reactor:
         Returns how many requests were submitted."""
         return _check(lib.urk_reactor_flush(self._p()))
 
+    def post(self, value=0):
+        """Queue an EV_POST event carrying `value` (an int, 0..2**64-1) in
+        `user` for the reactor's owner: the next poll returns it and fd()
+        becomes readable. Any thread; posts arrive in order and none is lost
+        (urk_reactor_post with no function)."""
+        if not isinstance(value, int) or not 0 <= value < 1 << 64:
+            raise ValueError("post value must be an int in 0..2**64-1, got %r" % (value,))
+        _check(lib.urk_reactor_post(self._p(), ffi.NULL, ffi.cast("void *", value)))
+
     # ---- buffers ----
 
     def release(self, what):
@@ -460,7 +474,8 @@ class Engine(Handle):
     acceptor_cpu, reactor_cpus (a list with one CPU per reactor, -1: none),
     flags (raw URK_ENGINE_* bits), and one boolean per flag: sqpoll,
     reuseport, no_listen, least_conn, no_msg_ring, release_on_poll,
-    no_defer_taskrun.
+    no_defer_taskrun, half_close (a peer's FIN is an EV_EOF event and the
+    connection stays open for sending until close()).
     """
 
     __slots__ = ("_reactors", "_started", "_stopped", "_port", "_host", "_flags")
@@ -471,10 +486,11 @@ class Engine(Handle):
                  buf_low_water=None, max_conns=None, idle_timeout_ms=None, send_limit=None,
                  sqpoll_idle_ms=None, acceptor_cpu=None, reactor_cpus=None, sqpoll=False,
                  reuseport=False, no_listen=False, least_conn=False, no_msg_ring=False,
-                 release_on_poll=False, no_defer_taskrun=False):
+                 release_on_poll=False, no_defer_taskrun=False, half_close=False):
         switches = {"sqpoll": sqpoll, "reuseport": reuseport, "no_listen": no_listen,
                     "least_conn": least_conn, "no_msg_ring": no_msg_ring,
-                    "release_on_poll": release_on_poll, "no_defer_taskrun": no_defer_taskrun}
+                    "release_on_poll": release_on_poll, "no_defer_taskrun": no_defer_taskrun,
+                    "half_close": half_close}
         flags = flags or 0
         for name, on in switches.items():
             if on:

@@ -34,7 +34,7 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define URK_VERSION_MAJOR 0
-#define URK_VERSION_MINOR 1
+#define URK_VERSION_MINOR 2
 #define URK_VERSION_PATCH 0
 #define URK_VERSION_NUMBER \
     ((URK_VERSION_MAJOR << 16) | (URK_VERSION_MINOR << 8) | URK_VERSION_PATCH)
@@ -510,16 +510,19 @@ URK_API int urk_engine_stats(const urk_engine_t *e, urk_engine_stats_t *out);
 /* Pull mode. Fills up to max events; waits up to timeout_ms for the first
  * (-1: no limit, 0: never waits). Returns the count. The first thread to
  * poll a reactor becomes its owner: every reactor call below except
- * urk_reactor_wake, urk_reactor_fd and urk_reactor_stats must come from it
- * (-URK_ETHREAD otherwise). */
+ * urk_reactor_wake, urk_reactor_post, urk_reactor_fd, urk_reactor_stats and
+ * urk_reactor_index must come from it (-URK_ETHREAD otherwise). */
 URK_API int urk_reactor_poll(urk_reactor_t *r, urk_event_t *events, uint32_t max,
                              int32_t timeout_ms);
-/* Readable while events may be pending: register it with a host event loop,
- * then call urk_reactor_poll(..., 0). Owned by the reactor. */
+/* Level-triggered: readable whenever urk_reactor_poll(..., 0) would return
+ * an event or has work to do (also requests queued outside a poll, posts,
+ * wakes). Register it with a host event loop and poll on readiness; no
+ * unprompted poll is needed. Owned by the reactor. */
 URK_API int urk_reactor_fd(urk_reactor_t *r);
 /* Hands queued sends and closes to the kernel now. urk_reactor_poll does
- * this too; call it when a host loop queued work and goes back to waiting
- * on urk_reactor_fd without polling. Returns the number of requests sent. */
+ * this too. A host loop that queued work outside a poll may call it before
+ * waiting on urk_reactor_fd again (else the fd turns readable and the next
+ * poll hands them over). Returns the number of requests sent. */
 URK_API int urk_reactor_flush(urk_reactor_t *r);
 /* Makes a blocked or future urk_reactor_poll return. Any thread. */
 URK_API int urk_reactor_wake(urk_reactor_t *r);

@@ -100,6 +100,9 @@ macro_rules! abi_functions {
 /// A connection id: reactor (8 bits) | slot (24 bits) | generation (32 bits).
 pub type urk_conn_t = u64;
 
+/// Work posted to a reactor's thread (`urk_reactor_post`).
+pub type urk_post_fn = Option<unsafe extern "C" fn(*mut urk_reactor_t, *mut c_void)>;
+
 /// Opaque handles.
 #[repr(C)]
 pub struct urk_ring_t {
@@ -124,9 +127,9 @@ pub struct urk_loadgen_t {
 
 abi_consts! {
 URK_VERSION_MAJOR: u32 = 0;
-URK_VERSION_MINOR: u32 = 1;
+URK_VERSION_MINOR: u32 = 2;
 URK_VERSION_PATCH: u32 = 0;
-URK_VERSION_NUMBER: u32 = 256;
+URK_VERSION_NUMBER: u32 = (URK_VERSION_MAJOR << 16) | (URK_VERSION_MINOR << 8) | URK_VERSION_PATCH;
 URK_ABI_VERSION: u32 = 1;
 URK_EBASE: i32 = 10000;
 URK_ESTALE_ID: i32 = 10001;
@@ -183,12 +186,15 @@ URK_ENGINE_LEAST_CONN: u32 = 8;
 URK_ENGINE_NO_MSG_RING: u32 = 16;
 URK_ENGINE_RELEASE_ON_POLL: u32 = 32;
 URK_ENGINE_NO_DEFER_TASKRUN: u32 = 64;
+URK_ENGINE_HALF_CLOSE: u32 = 128;
 URK_EV_OPEN: u32 = 1;
 URK_EV_DATA: u32 = 2;
 URK_EV_WRITABLE: u32 = 3;
 URK_EV_CLOSED: u32 = 4;
 URK_EV_SEND_DONE: u32 = 5;
 URK_EV_CONNECT_FAILED: u32 = 6;
+URK_EV_EOF: u32 = 7;
+URK_EV_POST: u32 = 8;
 URK_SEND_NOCOPY: u32 = 1;
 URK_SEND_NOTIFY: u32 = 2;
 URK_SEND_FORCE: u32 = 4;
@@ -324,7 +330,7 @@ urk_engine_stats_t {
     accept_errors: u64,
     rejected: u64,
 }
-/// `urk_callbacks_t`, 64 bytes.
+/// `urk_callbacks_t`, 72 bytes (64 in 0.1, without `on_eof`).
 urk_callbacks_t {
     struct_size: u32,
     reserved0: u32,
@@ -335,6 +341,7 @@ urk_callbacks_t {
     on_close: Option<unsafe extern "C" fn(*mut urk_reactor_t, urk_conn_t, i32, *mut c_void)>,
     on_send_done: Option<unsafe extern "C" fn(*mut urk_reactor_t, urk_conn_t, i32, u64, *mut c_void)>,
     on_connect_failed: Option<unsafe extern "C" fn(*mut urk_reactor_t, urk_conn_t, i32, u64, *mut c_void)>,
+    on_eof: Option<unsafe extern "C" fn(*mut urk_reactor_t, urk_conn_t, *mut c_void)>,
 }
 /// `urk_loadgen_opts_t`, 120 bytes.
 urk_loadgen_opts_t {
@@ -441,6 +448,7 @@ fn urk_reactor_poll(r: *mut urk_reactor_t, events: *mut urk_event_t, max: u32, t
 fn urk_reactor_fd(r: *mut urk_reactor_t) -> i32;
 fn urk_reactor_flush(r: *mut urk_reactor_t) -> i32;
 fn urk_reactor_wake(r: *mut urk_reactor_t) -> i32;
+fn urk_reactor_post(r: *mut urk_reactor_t, func: urk_post_fn, arg: *mut c_void) -> i32;
 fn urk_reactor_release(r: *mut urk_reactor_t, bufs: *const u32, n: u32) -> i32;
 fn urk_send(r: *mut urk_reactor_t, conn: urk_conn_t, data: *const c_void, len: u32, flags: u32, tag: u64) -> i32;
 fn urk_send_batch(r: *mut urk_reactor_t, reqs: *mut urk_send_req_t, n: u32) -> i32;
