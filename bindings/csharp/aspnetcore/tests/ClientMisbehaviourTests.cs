@@ -238,8 +238,12 @@ public class ClientMisbehaviourTests
         http.Dispose();
         await app.WaitForNoConnectionsAsync();
         long third = Rss();
-        // 10 rounds move ~850 MB and 260 connections through the server.
-        Assert.True(third - second < 24L << 20,
+        // 10 rounds move ~850 MB in 1,600 echoed 256 KiB bodies and 260 connections: keeping
+        // any body (or a receive buffer per request) shows far above 64 MiB. RSS is noisy
+        // on a loaded machine (the first stretch has been seen to grow 25 MiB on Sockets),
+        // so smaller leaks are left to the exact counters: open connections here and the
+        // engine's live connections, held buffers and queued bytes below.
+        Assert.True(third - second < 64L << 20,
             $"RSS grew by {(second - first) >> 20} MiB, then by {(third - second) >> 20} MiB more");
         if (app.UrocketStats() is { } s)
             Assert.True(s.OpenConnections == 0 && s.EngineLiveConnections == 0 && s.EngineBuffersHeld == 0 && s.EngineSendQueuedBytes == 0, s.ToString());
