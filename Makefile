@@ -27,7 +27,7 @@ LIB_A := $(BUILD)/liburocket.a
 
 .PHONY: all lib deps check-deps test test-c test-python test-bindings test-csharp test-rust \
         demo bench install clean wheel test-asan test-tsan test-valgrind fuzz soak examples abi-check \
-        nuget dotnet-examples test-dotnet
+        nuget dotnet-examples test-dotnet test-aspnet-consumer
 
 all: lib examples
 
@@ -190,8 +190,17 @@ $(NUPKG): $(NUGET_NATIVE) $(CS_SRCS)
 	cd $(CS_DIR) && $(DOTNET) pack src/Urocket.csproj -c Release $(CS_PROPS) -p:Version=$(VERSION) \
 	    -p:UrkNativeLib=$(abspath $(NUGET_NATIVE)) -o $(abspath $(BUILD))/nuget
 
-nuget: $(NUPKG)
-	@echo "nuget: $(NUPKG)"
+# Urocket.AspNetCore (the Kestrel transport) depends on Urocket of the same version.
+NUPKG_ASPNET := $(BUILD)/nuget/Urocket.AspNetCore.$(VERSION).nupkg
+CS_ASPNET_SRCS := $(wildcard $(CS_DIR)/aspnetcore/src/*.cs $(CS_DIR)/aspnetcore/src/*.csproj)
+
+$(NUPKG_ASPNET): $(NUPKG) $(CS_ASPNET_SRCS)
+	rm -f $(BUILD)/nuget/Urocket.AspNetCore.*.nupkg
+	cd $(CS_DIR) && $(DOTNET) pack aspnetcore/src/Urocket.AspNetCore.csproj -c Release $(CS_PROPS) -p:Version=$(VERSION) \
+	    -o $(abspath $(BUILD))/nuget
+
+nuget: $(NUPKG) $(NUPKG_ASPNET)
+	@echo "nuget: $(NUPKG) $(NUPKG_ASPNET)"
 
 dotnet-examples: $(NUGET_NATIVE)
 	@mkdir -p $(BUILD)/dotnet
@@ -208,6 +217,17 @@ test-dotnet: lib nuget dotnet-examples
 	    $(BUILD)/dotnet/echo_server --port 0 --reactors 2
 	@echo "AOT http_server: pipelining, BENCH_RESPONSE byte for byte, wrk -c512"
 	@$(PYTHON) $(CS_DIR)/tests/tools/http_check.py $(BUILD)/dotnet/http_server bench/servers/response.h
+	@$(MAKE) --no-print-directory test-aspnet-consumer
+
+# The Kestrel transport from the outside: examples/AspNetHello (GET /, /json,
+# POST /echo, wrk -c512, SIGINT), then a newcomer's app built from the packages.
+test-aspnet-consumer: lib nuget
+	cd $(CS_DIR) && $(DOTNET) publish examples/AspNetHello/AspNetHello.csproj -c Release $(CS_PROPS) \
+	    -o $(abspath $(BUILD))/dotnet/aspnet_hello
+	@echo "AspNetHello on UseUrocket(): GET /, GET /json, 1 MiB echo, wrk -c512"
+	@URK_LIBRARY=$(abspath $(LIB_SO)) $(PYTHON) $(CS_DIR)/aspnetcore/tools/aspnet_check.py -- \
+	    $(BUILD)/dotnet/aspnet_hello/aspnet_hello --port 0 --reactors 2
+	@$(CS_DIR)/aspnetcore/tools/consumer_test.sh $(BUILD) $(VERSION)
 
 # ---- sanitizers / valgrind / fuzz / soak (issue 7: hardening) ----
 # test-asan: C tests, a 10 s soak, then pytest, against an ASan+UBSan build

@@ -581,6 +581,7 @@ namespace Urocket
             TryCompleteFlush();
             pipeReader?.OnInput();
             pipeWriter?.OnWritable();
+            FireConnectionClosed();
         }
 
         /// <summary>The peer sent FIN (half-close): reads end, writes go on.</summary>
@@ -589,6 +590,7 @@ namespace Urocket
             eof = true;
             TryCompleteRead();
             pipeReader?.OnInput();
+            FireConnectionClosed();
         }
 
         internal bool Eof { get { return eof; } }
@@ -603,6 +605,7 @@ namespace Urocket
             TryCompleteFlush();
             pipeReader?.OnInput();
             pipeWriter?.OnWritable();
+            FireConnectionClosed();
         }
 
         internal Exception StoppedError { get { return stoppedError; } }
