@@ -544,6 +544,16 @@ namespace Urocket
         /// <summary>Closes gracefully and gives unread receive buffers back.</summary>
         public void Dispose() { Run(dispose); }
 
+        /// <summary>Abort, and give unread receive buffers back: used when a handler faulted,
+        /// since nothing will read them any more.</summary>
+        internal void AbortAndRelease() { Run(abortAndRelease); }
+
+        static readonly SendOrPostCallback abortAndRelease = s =>
+        {
+            var c = (Connection)s;
+            c.DoClose(true);
+            c.DropUnread();
+        };
         static readonly SendOrPostCallback closeGraceful = s => ((Connection)s).DoClose(false);
         static readonly SendOrPostCallback closeAbort = s => ((Connection)s).DoClose(true);
         static readonly SendOrPostCallback dispose = s =>

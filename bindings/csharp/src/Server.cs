@@ -193,11 +193,11 @@ namespace Urocket
                 var ex = t.Exception.InnerExceptions.Count == 1 ? t.Exception.InnerException : t.Exception;
                 if (c.Stopped && ex is ObjectDisposedException)
                 {
-                    c.Abort();
+                    c.AbortAndRelease();
                     return; // the server is stopping: expected, not worth a report
                 }
                 c.Loop.Server.ReportError(ex, c.Id);
-                c.Abort();
+                c.AbortAndRelease();
             }
             else
             {

@@ -205,6 +205,33 @@ namespace Urocket.Tests
         }
 
         [Fact]
+        public static void AFaultedHandlerGivesItsUnreadBuffersBack()
+        {
+            // The handler reads one byte of 64 KiB, then throws: the rest sits in
+            // provided buffers nobody will read, and must go back to the kernel.
+            var seen = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var read = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (var server = UrkServer.Start(null, async c =>
+            {
+                var one = new byte[1];
+                await c.ReadAsync(one);
+                await read.Task;
+                throw new InvalidTimeZoneException("boom");
+            }))
+            {
+                server.Error += (sender, e) => seen.TrySetResult(true);
+                using (var s = EchoTests.Connect(server.Port))
+                {
+                    s.Send(new byte[64 * 1024]);
+                    Thread.Sleep(200); // let the rest arrive before the handler faults
+                    read.SetResult(true);
+                    Check.True(seen.Task.Wait(20000), "Error raised");
+                }
+                TestEnv.AssertDrained(server.Engine);
+            }
+        }
+
+        [Fact]
         public static void OptionsAsDotNetTypes()
         {
             var o = new EngineOptions { EndPoint = new IPEndPoint(IPAddress.IPv6Loopback, 0), IdleTimeout = TimeSpan.FromSeconds(2.5) };
