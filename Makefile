@@ -84,13 +84,21 @@ $(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(LIB_SO) shim/include/uro
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -Wno-missing-prototypes $(SAN) -Ishim/include -Ishim/src \
 	    $< -o $@ -L$(BUILD) -lurocket -luring -Wl,-rpath,'$$ORIGIN/..' -lpthread
 
+# Compatibility tests: built against the frozen 0.1.0 header alone
+# (tests/compat/0.1/urocket.h), run against the current library.
+COMPAT_TESTS := $(patsubst tests/compat/%.c,$(BUILD)/compat/%,$(wildcard tests/compat/*.c))
+$(BUILD)/compat/%: tests/compat/%.c tests/compat/0.1/urocket.h $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(SAN) -Itests/compat/0.1 \
+	    $< -o $@ -L$(BUILD) -lurocket -Wl,-rpath,'$$ORIGIN/..' -lpthread
+
 test: check-deps lib examples
 	@$(MAKE) --no-print-directory test-c
 	@$(MAKE) --no-print-directory test-python
 	@$(MAKE) --no-print-directory test-bindings
 
-test-c: $(C_TESTS)
-	@tests/run_c_tests.sh $(BUILD)/tests $(C_TESTS)
+test-c: $(C_TESTS) $(COMPAT_TESTS)
+	@tests/run_c_tests.sh $(BUILD)/tests $(C_TESTS) $(COMPAT_TESTS)
 
 test-python: lib examples
 	@URK_LIBRARY=$(CURDIR)/$(LIB_SO) tests/run_pytest.sh $(PYTHON) tests/python
@@ -133,8 +141,8 @@ test-tsan:
 # test-valgrind: memcheck over the C tests. Valgrind 3.19 keeps its thread
 # lock while a thread blocks in io_uring_enter (liburing#657), so tests whose
 # point is a thread blocked in the kernel exit 77 (skip) under URK_VALGRIND=1.
-test-valgrind: lib $(C_TESTS)
-	@URK_VALGRIND=1 tests/run_c_tests.sh $(BUILD)/tests $(C_TESTS)
+test-valgrind: lib $(C_TESTS) $(COMPAT_TESTS)
+	@URK_VALGRIND=1 tests/run_c_tests.sh $(BUILD)/tests $(C_TESTS) $(COMPAT_TESTS)
 
 # fuzz: libFuzzer targets fuzz/fuzz_*.c, built with clang (ASan+UBSan) into
 # build-fuzz, each run FUZZ_SECONDS from the seed corpus fuzz/corpus/<name>/

@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = 'a3a12a1e797a74f9a770bfcdfa91ec26ce0e6b29109fd777370ed398667b070c'
+HEADER_SHA256 = 'af770b947445c7f4fe613a68ef731de75678dd4cedbc78657e5a87e41948dad7'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.

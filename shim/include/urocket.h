@@ -9,7 +9,9 @@
  *   - Handles are opaque. Destroy functions accept NULL.
  *   - Options structs start with `struct_size`: set it with the matching
  *     *_opts_init() call. The library accepts smaller (older) structs and
- *     larger (newer) ones whose unknown tail is all zero; otherwise -E2BIG.
+ *     larger (newer) ones whose unknown tail is all zero (otherwise
+ *     -E2BIG), up to 1024 bytes: a larger struct_size is -EINVAL and
+ *     nothing past the library's own struct is read.
  *   - Only fixed-width integers, pointers and plain structs cross the ABI.
  *     Structs are laid out for LP64 Linux; sizes and offsets are pinned in
  *     abi.md and checked by every binding's tests.
@@ -102,8 +104,8 @@ URK_API const char *urk_cap_name(uint64_t cap);
 /* Addresses                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* Big enough for sockaddr_in and sockaddr_in6; layout-compatible with
- * struct sockaddr_storage's first 128 bytes. */
+/* Big enough for sockaddr_in, sockaddr_in6 and sockaddr_un (110 bytes);
+ * layout-compatible with struct sockaddr_storage's first 128 bytes. */
 typedef struct urk_addr {
     uint8_t bytes[128];
     uint32_t len; /* bytes of `bytes` in use */
@@ -111,16 +113,28 @@ typedef struct urk_addr {
 } urk_addr_t; /* size 136 */
 
 /* Parses a numeric IPv4 or IPv6 literal ("127.0.0.1", "::1", "[::1]") and a
- * port into *out. No name resolution. -EINVAL on anything else. */
+ * port into *out, or a Unix-domain stream socket: "unix:/path" (at most 107
+ * bytes of path) or the abstract "unix:@name" (at most 107 bytes of name);
+ * the port is ignored for those. No name resolution. -ENAMETOOLONG for a
+ * longer path or name, -EINVAL on anything else. */
 URK_API int urk_addr_parse(const char *host, uint16_t port, urk_addr_t *out);
-/* Formats *addr as "127.0.0.1:80" or "[::1]:80" into buf (NUL-terminated).
- * Returns the length written, -ENOSPC if cap is too small. */
+/* Formats *addr as "127.0.0.1:80", "[::1]:80", "unix:/path", "unix:@name"
+ * or "unix:" (an unnamed Unix socket) into buf (NUL-terminated). Returns the
+ * length written, -ENOSPC if cap is too small. */
 URK_API int urk_addr_format(const urk_addr_t *addr, char *buf, uint32_t cap);
 
 /* ------------------------------------------------------------------------ */
 /* Ring                                                                      */
 /* ------------------------------------------------------------------------ */
 
+/* A ring has one issuer thread: the one that created it, or for a ring
+ * created with URK_RING_DISABLED the one that enabled it. Issuer only (any
+ * other thread gets -URK_ETHREAD and nothing changes): every urk_prep_*,
+ * urk_ring_submit, urk_ring_complete, urk_ring_register_eventfd,
+ * urk_ring_unregister_eventfd, urk_bufring_create, urk_bufring_recycle,
+ * urk_bufring_available; also urk_ring_destroy and urk_bufring_destroy,
+ * which cannot report it. Any thread: urk_ring_fd, urk_ring_info,
+ * urk_ring_stats (may be stale), urk_bufring_buf, urk_bufring_group. */
 typedef struct urk_ring urk_ring_t;
 
 /* urk_ring_opts_t.flags */
@@ -173,8 +187,9 @@ typedef struct urk_ring_stats {
 
 /* Fills defaults; sets struct_size. -EINVAL if opts is NULL. */
 URK_API int urk_ring_opts_init(urk_ring_opts_t *opts);
-/* Creates a ring. opts may be NULL (defaults). Setup errors are returned,
- * never swallowed: -ENOMEM, -EPERM, -EINVAL, ... */
+/* Creates a ring; the calling thread becomes its issuer (unless
+ * URK_RING_DISABLED). opts may be NULL (defaults). Setup errors are
+ * returned, never swallowed: -ENOMEM, -EPERM, -EINVAL, ... */
 URK_API int urk_ring_create(const urk_ring_opts_t *opts, urk_ring_t **out);
 /* Tears down the ring, its buffer rings and every pending operation. */
 URK_API void urk_ring_destroy(urk_ring_t *ring);
@@ -364,7 +379,8 @@ typedef uint64_t urk_conn_t;
 typedef struct urk_engine_opts {
     uint32_t struct_size;
     uint32_t flags;            /* URK_ENGINE_* */
-    const char *host;          /* numeric literal; NULL: "127.0.0.1" */
+    const char *host;          /* numeric literal or "unix:/path" (port
+                                  ignored); NULL: "127.0.0.1" */
     uint16_t port;             /* 0: pick a free port (urk_engine_port) */
     uint16_t reserved0;
     int32_t backlog;           /* default 4096 */

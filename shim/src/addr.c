@@ -1,16 +1,52 @@
-/* addr.c - numeric IPv4/IPv6 address parsing and formatting. No name
- * resolution: the library never blocks on DNS. */
+/* addr.c - address parsing and formatting: numeric IPv4/IPv6 literals and
+ * Unix-domain stream socket paths ("unix:/path", abstract "unix:@name").
+ * No name resolution: the library never blocks on DNS. */
 #include "internal.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <sys/un.h>
+
+_Static_assert(sizeof(struct sockaddr_un) <= sizeof(((urk_addr_t *)0)->bytes),
+               "urk_addr_t holds a sockaddr_un");
+
+/* "unix:/path" (a file system socket; the path is kept NUL-terminated, so
+ * at most sizeof sun_path - 1 = 107 bytes) or "unix:@name" (Linux abstract
+ * namespace: no file; the name's bytes follow a leading NUL, at most 107). */
+static int parse_unix(const char *spec, urk_addr_t *out)
+{
+    struct sockaddr_un *su = (struct sockaddr_un *)out->bytes;
+    size_t max = sizeof su->sun_path - 1;
+    size_t n = strnlen(spec, max + 1);
+    if (n == 0 || (spec[0] == '@' && n == 1))
+        return -EINVAL;
+    if (n > max)
+        return -ENAMETOOLONG;
+    su->sun_family = AF_UNIX;
+    if (spec[0] == '@') {
+        /* abstract: sun_path[0] = 0, then the name; the length ends it */
+        memcpy(su->sun_path + 1, spec + 1, n - 1);
+        out->len = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    } else {
+        memcpy(su->sun_path, spec, n);
+        out->len = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    }
+    return 0;
+}
 
 int urk_addr_parse(const char *host, uint16_t port, urk_addr_t *out)
 {
     if (!host || !out)
         return -EINVAL;
     memset(out, 0, sizeof *out);
+    if (strncmp(host, "unix:", 5) == 0) {
+        int rc = parse_unix(host + 5, out);
+        if (rc)
+            memset(out, 0, sizeof *out);
+        return rc; /* the port is ignored */
+    }
     char buf[INET6_ADDRSTRLEN + 2];
     size_t n = strnlen(host, sizeof buf);
     if (n == 0 || n >= sizeof buf)
@@ -58,6 +94,22 @@ int urk_addr_format(const urk_addr_t *addr, char *buf, uint32_t cap)
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)addr->bytes;
         inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
         n = snprintf(buf, cap, "[%s]:%u", ip, ntohs(s6->sin6_port));
+    } else if (sa->sa_family == AF_UNIX && addr->len >= sizeof(sa_family_t) &&
+               addr->len <= sizeof(struct sockaddr_un)) {
+        const struct sockaddr_un *su = (const struct sockaddr_un *)addr->bytes;
+        size_t plen = addr->len - offsetof(struct sockaddr_un, sun_path);
+        if (addr->len <= offsetof(struct sockaddr_un, sun_path)) {
+            n = snprintf(buf, cap, "unix:"); /* unnamed (a client that did not bind) */
+        } else if (su->sun_path[0] == '\0') {
+            /* abstract: "@" for the leading NUL. The name may hold any byte;
+             * a NUL inside it is shown as '@' too (as ss(8) does). */
+            char name[sizeof su->sun_path];
+            for (size_t i = 1; i < plen; i++)
+                name[i - 1] = su->sun_path[i] ? su->sun_path[i] : '@';
+            n = snprintf(buf, cap, "unix:@%.*s", (int)(plen - 1), name);
+        } else {
+            n = snprintf(buf, cap, "unix:%.*s", (int)strnlen(su->sun_path, plen), su->sun_path);
+        }
     } else {
         return -EAFNOSUPPORT;
     }

@@ -50,7 +50,11 @@ static void pull_case(void)
     CHECK_RC(urk_reactor_connect(r, &bad, 0, &c), -EINVAL);
     CHECK(c == 0);
     bad = a;
-    ((struct sockaddr *)bad.bytes)->sa_family = AF_UNIX;
+    ((struct sockaddr *)bad.bytes)->sa_family = AF_PACKET; /* not a stream family */
+    CHECK_RC(urk_reactor_connect(r, &bad, 0, &c), -EINVAL);
+    bad = a;
+    ((struct sockaddr *)bad.bytes)->sa_family = AF_UNIX; /* unnamed: nothing to connect to */
+    bad.len = sizeof(sa_family_t);
     CHECK_RC(urk_reactor_connect(r, &bad, 0, &c), -EINVAL);
     bad = a;
     bad.len = 200;

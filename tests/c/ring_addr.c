@@ -97,8 +97,16 @@ int main(void)
     memset(&z, 0, sizeof z);
     CHECK_RC(urk_addr_format(&z, buf, sizeof buf), -EAFNOSUPPORT);
     z.len = sizeof(struct sockaddr_in);
-    ((struct sockaddr *)z.bytes)->sa_family = AF_UNIX;
+    ((struct sockaddr *)z.bytes)->sa_family = AF_PACKET;
     CHECK_RC(urk_addr_format(&z, buf, sizeof buf), -EAFNOSUPPORT);
+    ((struct sockaddr *)z.bytes)->sa_family = AF_UNIX; /* shorter than its family */
+    z.len = 1;
+    CHECK_RC(urk_addr_format(&z, buf, sizeof buf), -EAFNOSUPPORT);
+    z.len = 111; /* longer than a sockaddr_un */
+    CHECK_RC(urk_addr_format(&z, buf, sizeof buf), -EAFNOSUPPORT);
+    /* An abstract name with NUL bytes inside: each shows as '@'. */
+    z.len = 2 + 4; /* sun_path = "\0\0\0\0" */
+    CHECK(urk_addr_format(&z, buf, sizeof buf) == 9 && strcmp(buf, "unix:@@@@") == 0);
     CHECK_OK(urk_addr_parse("::1", 1, &z));
     z.len = sizeof(struct sockaddr_in);
     CHECK_RC(urk_addr_format(&z, buf, sizeof buf), -EAFNOSUPPORT);

@@ -1,15 +1,21 @@
 /* Exported symbols of the built library (found relative to this binary:
  * build/tests/..): the soname is liburocket.so.<major>; every ring-layer
- * function of the header is exported as name@@UROCKET_0.1; nothing but
- * urk_* is exported; and tests/check_exports.sh passes. While the engine
- * and load generator are still being written, their declared-but-missing
- * symbols make this a skip (77) once the ring-layer checks passed. */
+ * function of the 0.1.0 header is exported as name@@UROCKET_0.1; and
+ * tests/check_exports.sh passes on the real map and headers. The script
+ * must also fail on a map that drops a 0.1 symbol, moves one to UROCKET_0.2,
+ * puts a function 0.1.0 did not have into UROCKET_0.1, or lists a symbol
+ * the library lacks, and on a header declaring a function no node exports:
+ * a check that cannot fail would prove nothing. */
 #include "testutil.h"
 
 #include <libgen.h>
 #include <limits.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 static char exe_dir[PATH_MAX], repo[PATH_MAX], lib[PATH_MAX + 64];
+static char hdr[PATH_MAX + 64], hdr01[PATH_MAX + 64], script[PATH_MAX + 64], map[PATH_MAX + 64];
+static char tmpdir[] = "/tmp/urk_exports_XXXXXX";
 
 static int run_capture(const char *cmd, char *out, size_t cap)
 {
@@ -32,6 +38,35 @@ static int is_ring_layer(const char *name)
     return 0;
 }
 
+/* Runs check_exports.sh on a map made by `sed_expr` from the real one and a
+ * header made by `hdr_sed` (NULL: the real header); it must exit 1 and say
+ * `want` on stderr. */
+static void expect_reject(const char *what, const char *sed_expr, const char *hdr_sed,
+                          const char *want)
+{
+    static char out[1 << 14];
+    char cmd[8 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "sed -e '%s' '%s' > '%s/map'", sed_expr, map, tmpdir);
+    CHECK(system(cmd) == 0);
+    if (hdr_sed) {
+        snprintf(cmd, sizeof cmd, "sed -e '%s' '%s' > '%s/urocket.h'", hdr_sed, hdr, tmpdir);
+        CHECK(system(cmd) == 0);
+    }
+    char hdr_used[PATH_MAX + 64];
+    snprintf(hdr_used, sizeof hdr_used, "%s", hdr);
+    if (hdr_sed)
+        snprintf(hdr_used, sizeof hdr_used, "%s/urocket.h", tmpdir);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' '%s/map' '%s' '%s' 2>&1", script, lib, tmpdir,
+             hdr_used, hdr01);
+    int rc = run_capture(cmd, out, sizeof out);
+    if (rc != 1 || !strstr(out, want)) {
+        fprintf(stderr, "%s: check_exports.sh exit %d, want 1 with \"%s\":\n%s", what, rc,
+                want, out);
+        exit(1);
+    }
+    printf("rejected as expected: %s\n", what);
+}
+
 int main(void)
 {
     ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof exe_dir - 1);
@@ -45,11 +80,12 @@ int main(void)
              urk_version() & 0xFF);
     snprintf(lib, sizeof lib, "%s/../liburocket.so.%s", exe_dir, ver);
     CHECK(access(lib, R_OK) == 0);
-    char hdr[PATH_MAX + 64], script[PATH_MAX + 64], map[PATH_MAX + 64];
     snprintf(hdr, sizeof hdr, "%s/shim/include/urocket.h", repo);
+    snprintf(hdr01, sizeof hdr01, "%s/tests/compat/0.1/urocket.h", repo);
     snprintf(script, sizeof script, "%s/tests/check_exports.sh", repo);
     snprintf(map, sizeof map, "%s/shim/urocket.map", repo);
-    CHECK(access(hdr, R_OK) == 0 && access(script, X_OK) == 0 && access(map, R_OK) == 0);
+    CHECK(access(hdr, R_OK) == 0 && access(hdr01, R_OK) == 0 && access(script, X_OK) == 0 &&
+          access(map, R_OK) == 0);
 
     /* Soname. */
     static char out[1 << 16];
@@ -63,29 +99,10 @@ int main(void)
         return 1;
     }
 
-    /* Every exported symbol is urk_* with a version (or the node itself). */
-    static char syms[1 << 16];
-    snprintf(cmd, sizeof cmd, "nm -D --defined-only '%s'", lib);
-    CHECK(run_capture(cmd, syms, sizeof syms) == 0);
-    int exported = 0;
-    for (char *line = strtok(syms, "\n"); line; line = strtok(NULL, "\n")) {
-        char type, name[256];
-        unsigned long long addr;
-        CHECK(sscanf(line, "%llx %c %255s", &addr, &type, name) == 3);
-        if (type == 'A' && strncmp(name, "UROCKET_", 8) == 0)
-            continue;
-        if (strncmp(name, "urk_", 4) != 0 || !strstr(name, "@@UROCKET_")) {
-            fprintf(stderr, "unexpected export: %s\n", line);
-            return 1;
-        }
-        exported++;
-    }
-    CHECK(exported > 0);
-
-    /* Every ring-layer function the header declares is exported. */
+    /* Every ring-layer function of the 0.1.0 header is name@@UROCKET_0.1. */
     snprintf(cmd, sizeof cmd,
-             "grep -o 'URK_API [^(]*(' '%s' | grep -o 'urk_[a-z0-9_]*' | sort -u", hdr);
-    static char decl[1 << 14];
+             "grep -o 'URK_API [^(]*(' '%s' | grep -o 'urk_[a-z0-9_]*' | sort -u", hdr01);
+    static char decl[1 << 14], syms[1 << 16];
     CHECK(run_capture(cmd, decl, sizeof decl) == 0);
     snprintf(cmd, sizeof cmd, "nm -D --defined-only '%s'", lib);
     CHECK(run_capture(cmd, syms, sizeof syms) == 0);
@@ -103,30 +120,37 @@ int main(void)
     }
     CHECK(ring_fns >= 40);
 
-    /* The project's own check, whole-header. */
+    /* The whole check on the real files passes. */
     snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' 2>&1", script, lib, map);
     int rc = run_capture(cmd, out, sizeof out);
     printf("%s", out);
-    if (rc == 0) {
-        printf("ok (%d ring-layer functions, %d exports)\n", ring_fns, exported);
-        return 0;
-    }
-    /* Tolerated only while engine/loadgen functions are unimplemented. */
-    char *missing = strstr(out, "declared but not exported:\n");
-    if (!missing) {
+    if (rc != 0) {
         fprintf(stderr, "check_exports.sh failed (exit %d)\n", rc);
         return 1;
     }
-    int pending = 0;
-    for (char *name = strtok(missing + strlen("declared but not exported:\n"), "\n"); name;
-         name = strtok(NULL, "\n")) {
-        if (is_ring_layer(name)) {
-            fprintf(stderr, "ring-layer function missing: %s\n", name);
-            return 1;
-        }
-        pending++;
-    }
-    printf("skip: ring layer ok (%d functions); %d engine/loadgen functions not exported yet\n",
-           ring_fns, pending);
-    return T_SKIP;
+
+    /* And it fails where it must. */
+    CHECK(mkdtemp(tmpdir));
+    expect_reject("0.1 symbol dropped from the map", "/^    urk_version;/d", NULL,
+                  "0.1.0 functions missing from UROCKET_0.1: urk_version");
+    expect_reject("0.1 symbol moved to UROCKET_0.2",
+                  "/^    urk_version;/d; s/^UROCKET_0.2 {/&\\n  global:\\n    urk_version;/", NULL,
+                  "urk_version is exported in UROCKET_0.1, the map lists it in UROCKET_0.2");
+    expect_reject("unknown function added to UROCKET_0.1",
+                  "s/^    urk_version;/&\\n    urk_not_in_0_1;/", NULL,
+                  "not allowed in UROCKET_0.1");
+    expect_reject("map lists a function the library lacks",
+                  "s/^UROCKET_0.2 {/&\\n  global:\\n    urk_not_defined;/", NULL,
+                  "urk_not_defined is listed in UROCKET_0.2 but the library does not define it");
+    expect_reject("UROCKET_0.2 not inheriting UROCKET_0.1", "s/^} UROCKET_0.1;/};/", NULL,
+                  "node UROCKET_0.2 does not inherit UROCKET_0.1");
+    expect_reject("global wildcard", "s/^    urk_version;/    urk_*;/", NULL,
+                  "a global wildcard");
+    expect_reject("header declares a function no node exports", "",
+                  "s/^URK_API int urk_probe(uint64_t \\*caps);/&\\nURK_API int urk_newfn(void);/",
+                  "but not exported: urk_newfn");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    CHECK(system(cmd) == 0);
+    printf("ok (%d ring-layer functions)\n", ring_fns);
+    return 0;
 }

@@ -65,3 +65,36 @@ def test_roundtrip_any_ip(ip, port):
         assert host[0] == "[" and host[-1] == "]" and p == str(port)
         assert ipaddress.ip_address(host[1:-1]) == ip
         assert Address(host, port) == a
+
+
+def test_unix_path_and_abstract(tmp_path):
+    path = str(tmp_path / "s.sock")
+    a = Address("unix:" + path, 1234)  # the port is ignored
+    assert a.family == socket.AF_UNIX and a.port == 0
+    assert str(a) == "unix:" + path and a.host == "unix:" + path
+    assert a.path == path and a.to_tuple() == path
+    assert Address(a.host, 0) == a
+    # What the C side parsed is what the socket module binds and connects.
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(a.path)
+    srv.listen(1)
+    cli = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    cli.connect(a.to_tuple())
+    assert Address.from_bytes(bytes(a)) == a
+    cli.close()
+    srv.close()
+    b = Address("unix:@urk-test-abstract", 0)
+    assert str(b) == "unix:@urk-test-abstract" and b.path == "\0urk-test-abstract"
+    assert len(bytes(b)) == 2 + 1 + len("urk-test-abstract")
+
+
+def test_unix_limits():
+    Address("unix:/" + "p" * 106, 0)  # 107 bytes: the most sun_path holds with its NUL
+    for spec in ("unix:/" + "p" * 107, "unix:@" + "n" * 108):
+        with pytest.raises(urocket.UrkError) as ei:
+            Address(spec, 0)
+        assert ei.value.errno == errno.ENAMETOOLONG
+    for spec in ("unix:", "unix:@"):
+        with pytest.raises(urocket.UrkError) as ei:
+            Address(spec, 0)
+        assert ei.value.errno == errno.EINVAL

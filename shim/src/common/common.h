@@ -19,9 +19,18 @@
 
 /* ---- options structs that can grow (see abi.md, "Extensible structs") ---- */
 
+/* Upper bound of struct_size for every options struct (abi.md, "Extensible
+ * structs"). A larger value cannot come from any header, released or
+ * future: it is refused before a byte past the library's own struct is
+ * read, so a garbage size cannot make the copy run off the caller's
+ * mapping. Every options struct stays below it as it grows. */
+#define URK__OPTS_SIZE_MAX 1024u
+
 /* Copies a caller's options struct of (*(uint32_t *)src) bytes into dst of
  * dst_size bytes that already holds defaults for fields the caller lacks.
- * Smaller structs are older callers; larger ones must have a zero tail. */
+ * Smaller structs are older callers; larger ones (up to URK__OPTS_SIZE_MAX)
+ * must have a zero tail. -EINVAL for a size below 8, not a multiple of 8 or
+ * above the bound; -E2BIG for a non-zero tail. */
 int urk__copy_opts(void *dst, size_t dst_size, const void *src);
 
 /* Identity of the calling thread without a syscall. */

@@ -21,6 +21,13 @@ uint64_t urk__thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+_Static_assert(sizeof(urk_ring_opts_t) <= URK__OPTS_SIZE_MAX &&
+                   sizeof(urk_bufring_opts_t) <= URK__OPTS_SIZE_MAX &&
+                   sizeof(urk_engine_opts_t) <= URK__OPTS_SIZE_MAX &&
+                   sizeof(urk_callbacks_t) <= URK__OPTS_SIZE_MAX &&
+                   sizeof(urk_loadgen_opts_t) <= URK__OPTS_SIZE_MAX,
+               "an options struct outgrew URK__OPTS_SIZE_MAX");
+
 int urk__copy_opts(void *dst, size_t dst_size, const void *src)
 {
     uint32_t src_size;
@@ -28,7 +35,7 @@ int urk__copy_opts(void *dst, size_t dst_size, const void *src)
     /* Every options struct is a multiple of 8 bytes, as is every older
      * version of it: any other size would end inside a field (half a
      * pointer, say). */
-    if (src_size < sizeof(uint32_t) * 2 || src_size % 8)
+    if (src_size < sizeof(uint32_t) * 2 || src_size % 8 || src_size > URK__OPTS_SIZE_MAX)
         return -EINVAL;
     if (src_size > dst_size) {
         const uint8_t *tail = (const uint8_t *)src + dst_size;

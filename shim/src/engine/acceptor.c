@@ -6,16 +6,36 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* A socket file left by a process that is gone blocks bind with
+ * EADDRINUSE. It is removed only if it is a socket and nobody accepts on
+ * it (a connect is refused): never a regular file, never a live server's. */
+static void unlink_stale_socket(const struct sockaddr_un *su, socklen_t len)
+{
+    struct stat st;
+    if (su->sun_path[0] == '\0' || lstat(su->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return;
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (probe < 0)
+        return;
+    if (connect(probe, (const struct sockaddr *)su, len) != 0 && errno == ECONNREFUSED)
+        unlink(su->sun_path);
+    close(probe);
+}
 
 int urk__listen_socket(const urk_addr_t *addr, int backlog, int reuseport)
 {
     const struct sockaddr *sa = (const struct sockaddr *)addr->bytes;
+    if (sa->sa_family == AF_UNIX)
+        unlink_stale_socket((const struct sockaddr_un *)addr->bytes, addr->len);
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (sa->sa_family != AF_UNIX)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
         goto fail;
     if (sa->sa_family == AF_INET6)
@@ -35,13 +55,30 @@ int urk__bound_port(int fd)
     socklen_t len = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
         return -errno;
+    if (ss.ss_family == AF_UNIX)
+        return 0;
     if (ss.ss_family == AF_INET6)
         return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
-void urk__set_nodelay(int fd)
+void urk__listen_close(urk_engine_t *e)
 {
+    if (e->listen_fd >= 0) {
+        close(e->listen_fd);
+        e->listen_fd = -1;
+    }
+    struct stat st;
+    if (e->unix_path[0] && lstat(e->unix_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+        (uint64_t)st.st_dev == e->unix_dev && (uint64_t)st.st_ino == e->unix_ino)
+        unlink(e->unix_path);
+    e->unix_path[0] = '\0';
+}
+
+void urk__set_nodelay(int fd, int family)
+{
+    if (family != AF_INET && family != AF_INET6)
+        return; /* a Unix-domain socket has no Nagle to turn off */
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }

@@ -103,9 +103,16 @@ void urk__open_accepted(urk_reactor_t *r, int fd, const void *addr, uint32_t add
     }
     c->fd = fd;
     c->state = CS_OPEN;
-    if (addr_len > sizeof c->peer)
-        addr_len = sizeof c->peer;
-    memcpy(c->peer, addr, addr_len);
+    if (addr_len > sizeof ((urk_handoff_t *)0)->addr) {
+        /* Longer than a hand-off carries (a Unix peer bound to a path):
+         * ask the socket. */
+        socklen_t len = sizeof c->peer;
+        addr_len = getpeername(fd, (struct sockaddr *)c->peer, &len) == 0 ? len : 0;
+        if (addr_len > sizeof c->peer)
+            addr_len = sizeof c->peer;
+    } else {
+        memcpy(c->peer, addr, addr_len);
+    }
     c->peer_len = (uint8_t)addr_len;
     URK_STAT_ADD(r->st.accepted, 1);
     urk__arm_recv(r, s, c);
@@ -138,8 +145,12 @@ int urk_reactor_connect(urk_reactor_t *r, const urk_addr_t *addr, uint64_t tag, 
         return -EINVAL;
     *out = 0;
     const struct sockaddr *sa = (const struct sockaddr *)addr->bytes;
-    if (addr->len > 28 || addr->len < sizeof(struct sockaddr_in) ||
-        (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+    int ip = (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
+             addr->len >= sizeof(struct sockaddr_in) && addr->len <= sizeof(struct sockaddr_in6);
+    /* AF_UNIX: a path or abstract name (more than the family) */
+    int local = sa->sa_family == AF_UNIX && addr->len > sizeof(sa_family_t) &&
+                addr->len <= sizeof(struct sockaddr_un);
+    if (!ip && !local)
         return -EINVAL;
     int rc = urk__claim(r);
     if (rc)
@@ -149,7 +160,7 @@ int urk_reactor_connect(urk_reactor_t *r, const urk_addr_t *addr, uint64_t tag, 
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    urk__set_nodelay(fd);
+    urk__set_nodelay(fd, sa->sa_family);
     uint32_t s;
     int err;
     urk_conn_slot_t *c = urk__slot_alloc(r, &s, &err);

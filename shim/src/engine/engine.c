@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int urk_engine_opts_init(urk_engine_opts_t *o)
@@ -105,6 +106,10 @@ int urk_engine_create(const urk_engine_opts_t *opts_in, urk_engine_t **out)
     rc = urk_addr_parse(o.host ? o.host : "127.0.0.1", o.port, &addr);
     if (rc)
         return rc;
+    int is_unix = ((struct sockaddr *)addr.bytes)->sa_family == AF_UNIX;
+    /* One path, one listener: a socket file cannot be bound twice. */
+    if (is_unix && (o.flags & URK_ENGINE_REUSEPORT))
+        return -EINVAL;
 
     urk_engine_t *e = calloc(1, sizeof *e);
     if (!e)
@@ -165,6 +170,13 @@ int urk_engine_create(const urk_engine_opts_t *opts_in, urk_engine_t **out)
             goto fail;
         }
         e->port = (uint16_t)urk__bound_port(e->listen_fd);
+        const struct sockaddr_un *su = (const struct sockaddr_un *)addr.bytes;
+        struct stat st;
+        if (is_unix && su->sun_path[0] && lstat(su->sun_path, &st) == 0) {
+            memcpy(e->unix_path, su->sun_path, sizeof e->unix_path);
+            e->unix_dev = (uint64_t)st.st_dev;
+            e->unix_ino = (uint64_t)st.st_ino;
+        }
         urk_ring_opts_t ro;
         urk_ring_opts_init(&ro);
         ro.sq_entries = 256;
@@ -250,7 +262,7 @@ int urk_engine_stop(urk_engine_t *e, uint32_t drain_ms)
         e->acceptor_started = 0;
     }
     if (e->listen_fd >= 0) {
-        close(e->listen_fd);
+        close(e->listen_fd); /* a Unix path socket's file goes at destroy */
         e->listen_fd = -1;
     }
     for (uint32_t i = 0; i < e->nreactors; i++) {
@@ -282,8 +294,7 @@ void urk_engine_destroy(urk_engine_t *e)
     urk_ring_destroy(e->acceptor_ring);
     if (e->acceptor_wake_fd >= 0)
         close(e->acceptor_wake_fd);
-    if (e->listen_fd >= 0)
-        close(e->listen_fd);
+    urk__listen_close(e);
     free(e->reactor_cpus);
     pthread_mutex_destroy(&e->stop_lock);
     free(e);

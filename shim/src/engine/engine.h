@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 
 /* user_data on a reactor ring: kind (8) | slot (24) | generation (32). */
 enum urk_ud_kind {
@@ -106,7 +107,7 @@ typedef struct urk_conn_slot {
     uint32_t ev_reserved; /* room held in r->pending for its must-deliver events */
     uint32_t open_batch;  /* r->batch_no of the batch holding its OPEN */
     urk_chunk_t *head, *tail;
-    uint8_t peer[28];
+    uint8_t peer[sizeof(struct sockaddr_un)]; /* sockaddr_in, _in6 or _un */
     struct iovec iov[URK_SEND_IOV_MAX];
 } urk_conn_slot_t;
 
@@ -193,6 +194,10 @@ struct urk_engine {
     int32_t *reactor_cpus;
     uint64_t caps;
     int listen_fd;  /* acceptor mode */
+    /* A Unix-domain listener's path socket: removed at destroy if the file
+     * is still the one it bound. */
+    char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    uint64_t unix_dev, unix_ino;
     uint16_t port;
     uint32_t nreactors;
     urk_reactor_t **reactors;
@@ -224,8 +229,13 @@ static inline urk_conn_t urk__conn_id(const urk_reactor_t *r, uint32_t slot,
 /* ---- acceptor.c: listeners and accept helpers (acceptor and REUSEPORT
  * reactors share them) ---- */
 int urk__listen_socket(const urk_addr_t *addr, int backlog, int reuseport);
+/* The bound TCP port; 0 for a Unix-domain socket. */
 int urk__bound_port(int fd);
-void urk__set_nodelay(int fd);
+/* TCP_NODELAY on a TCP socket; nothing for another family (AF_UNIX). */
+void urk__set_nodelay(int fd, int family);
+/* Closes the engine's listener (if open) and unlinks the Unix path socket
+ * it bound, if the file is still that socket. */
+void urk__listen_close(urk_engine_t *e);
 /* After a multishot accept ended with res: 0 to re-arm at once, else the
  * pause in ms (doubling up to 100 while descriptors or memory run out). */
 int urk__accept_backoff(int res, int *backoff_ms);

@@ -118,8 +118,8 @@ void urk__hand_off(urk_engine_t *e, int fd, uint8_t *woken)
     h.fd = fd;
     socklen_t len = sizeof h.addr;
     if (getpeername(fd, (struct sockaddr *)h.addr, &len) == 0)
-        h.addr_len = len;
-    urk__set_nodelay(fd);
+        h.addr_len = len; /* may exceed h.addr (a bound Unix peer): see below */
+    urk__set_nodelay(fd, ((struct sockaddr *)h.addr)->sa_family);
     uint32_t first = pick_reactor(e);
     for (uint32_t k = 0; k < e->nreactors; k++) {
         uint32_t i = (first + k) % e->nreactors;

@@ -101,10 +101,11 @@ static void on_accept(urk_reactor_t *r, const urk_cqe_t *cq)
     }
     if (cq->res >= 0) {
         struct sockaddr_storage ss;
+        ss.ss_family = AF_UNSPEC; /* no TCP_NODELAY if the peer is already gone */
         socklen_t len = sizeof ss;
         if (getpeername(cq->res, (struct sockaddr *)&ss, &len) != 0)
             len = 0;
-        urk__set_nodelay(cq->res);
+        urk__set_nodelay(cq->res, ss.ss_family);
         URK_STAT_ADD_SHARED(r->engine->st.accepted, 1);
         urk__open_accepted(r, cq->res, &ss, len);
     } else if (cq->res != -ECANCELED) {

@@ -80,6 +80,9 @@ int urk_bufring_create(urk_ring_t *ring, const urk_bufring_opts_t *opts_in,
         return -EINVAL;
     if (opts.reserved0 || opts.reserved[0] || opts.reserved[1] || opts.reserved[2])
         return -EINVAL;
+    int trc = urk__ring_issuer_check(ring);
+    if (trc)
+        return trc;
     if (urk__bufring_find(ring, opts.group_id))
         return -EEXIST;
 
@@ -187,6 +190,9 @@ int urk_bufring_available(const urk_bufring_t *br)
 {
     if (!br)
         return -EINVAL;
+    int rc = urk__ring_issuer_check(br->ring);
+    if (rc)
+        return rc;
     return (int)br->available;
 }
 
@@ -215,9 +221,11 @@ int urk_bufring_recycle(urk_bufring_t *br, const uint16_t *bids, uint32_t n)
 {
     if (!br || (!bids && n))
         return -EINVAL;
+    int rc = urk__ring_issuer_check(br->ring);
+    if (rc)
+        return rc;
     /* Validate the whole batch first so a bad entry recycles nothing. */
     uint32_t i;
-    int rc = 0;
     for (i = 0; i < n; i++) {
         uint16_t bid = bids[i];
         if (bid >= br->count) {

@@ -7,7 +7,9 @@
 #define OP_COMMON_FLAGS (URK_OP_LINK | URK_OP_SKIP_SUCCESS | URK_OP_ASYNC)
 
 /* Check order in every urk_prep_*: a NULL ring first (-EINVAL, whatever
- * else is wrong), then the arguments, then the flags and ring state.
+ * else is wrong), then the arguments, then the flags, the calling thread
+ * (-URK_ETHREAD unless it is the ring's issuer) and the ring state.
+ * urk_prep_recv_multishot checks the thread before it looks up the group. 
  * Validates the flags, then takes an SQE. The SQE is taken last so a refused
  * call never leaves a half-filled SQE behind. */
 static int take_sqe(urk_ring_t *ring, uint32_t flags, uint32_t op_flags,
@@ -17,6 +19,9 @@ static int take_sqe(urk_ring_t *ring, uint32_t flags, uint32_t op_flags,
         return -EINVAL;
     if (flags & ~(OP_COMMON_FLAGS | op_flags))
         return -EINVAL;
+    int rc = urk__ring_issuer_check(ring);
+    if (rc)
+        return rc;
     if (!(ring->active & URK_RING_ACTIVE_ENABLED))
         return -URK_ESTATE;
     struct io_uring_sqe *sqe = urk__get_sqe(ring);
@@ -72,6 +77,11 @@ int urk_prep_recv_multishot(urk_ring_t *ring, int fd, uint16_t group_id,
         return -EINVAL;
     if (fd < 0)
         return -EBADF;
+    /* Before the group lookup: another thread must not read the group
+     * tables the issuer is changing. */
+    int trc = urk__ring_issuer_check(ring);
+    if (trc)
+        return trc;
     if (!urk__bufring_find(ring, group_id))
         return -ENOENT;
     /* A bundle completion covers several buffers taken in ring order, but a

@@ -128,8 +128,10 @@ int urk_ring_create(const urk_ring_opts_t *opts_in, urk_ring_t **out)
         ring->active |= URK_RING_ACTIVE_COOP_TASKRUN;
     if (want_defer && !(ring->setup_flags & IORING_SETUP_DEFER_TASKRUN))
         ring->active |= URK_RING_ACTIVE_FALLBACK;
-    if (!(opts.flags & URK_RING_DISABLED))
+    if (!(opts.flags & URK_RING_DISABLED)) {
         ring->active |= URK_RING_ACTIVE_ENABLED;
+        atomic_store_explicit(&ring->issuer, urk__thread_self(), memory_order_relaxed);
+    }
 
     ring->sq_entries = p.sq_entries;
     ring->cq_entries = p.cq_entries;
@@ -160,6 +162,7 @@ int urk_ring_enable(urk_ring_t *ring)
                 NULL, 0) < 0)
         return -errno;
     ring->active |= URK_RING_ACTIVE_ENABLED;
+    atomic_store_explicit(&ring->issuer, urk__thread_self(), memory_order_relaxed);
     if (ring->reg_fd_owner == NULL)
         register_ring_fd(ring);
     return 0;
@@ -217,6 +220,9 @@ int urk_ring_register_eventfd(urk_ring_t *ring, int efd)
         return -EINVAL;
     if (efd < 0)
         return -EBADF; /* as for every other fd argument */
+    int rc = urk__ring_issuer_check(ring);
+    if (rc)
+        return rc;
     return io_uring_register_eventfd(&ring->io, efd);
 }
 
@@ -224,6 +230,9 @@ int urk_ring_unregister_eventfd(urk_ring_t *ring)
 {
     if (!ring)
         return -EINVAL;
+    int rc = urk__ring_issuer_check(ring);
+    if (rc)
+        return rc;
     return io_uring_unregister_eventfd(&ring->io);
 }
 
@@ -280,6 +289,9 @@ int urk_ring_submit(urk_ring_t *ring)
 {
     if (!ring)
         return -EINVAL;
+    int rc = urk__ring_issuer_check(ring);
+    if (rc)
+        return rc;
     /* Same answer as the prep calls (the kernel would say -EBADFD). */
     if (!(ring->active & URK_RING_ACTIVE_ENABLED))
         return -URK_ESTATE;
@@ -309,12 +321,14 @@ int urk_ring_complete(urk_ring_t *ring, urk_cqe_t *out, uint32_t max,
         return -EINVAL;
     if (min_complete > max)
         return -EINVAL;
+    int rc = urk__ring_issuer_check(ring);
+    if (rc)
+        return rc;
     if (!(ring->active & URK_RING_ACTIVE_ENABLED))
         return -URK_ESTATE;
     if (IO_URING_READ_ONCE(*ring->io.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
         ring->stats.cq_overflows++;
 
-    int rc = 0;
     unsigned pending = io_uring_sq_ready(&ring->io);
     if (min_complete == 0 || io_uring_cq_ready(&ring->io) >= min_complete) {
         if (pending || needs_enter(ring))

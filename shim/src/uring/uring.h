@@ -50,6 +50,10 @@ struct urk_ring {
     uint16_t solo_group;       /* the only group, until then */
     uint8_t multi_groups;
     const void *reg_fd_owner;  /* thread that registered the ring fd */
+    /* The issuer: the only thread allowed to queue, submit, harvest and
+     * touch the buffer rings (urk__thread_self() of the creating thread, or
+     * of the enabling one for a ring created disabled; NULL until then). */
+    const void *_Atomic issuer;
     urk_ring_stats_t stats;
 };
 
@@ -69,6 +73,15 @@ struct urk_bufring {
 };
 
 /* ---- ring.c ---- */
+
+/* -URK_ETHREAD unless the caller is the ring's issuer. Before a disabled
+ * ring is enabled there is no issuer and every thread passes (buffer rings
+ * and the eventfd may be registered then; ops are refused as not enabled). */
+static inline int urk__ring_issuer_check(const urk_ring_t *ring)
+{
+    const void *iss = atomic_load_explicit(&ring->issuer, memory_order_relaxed);
+    return URK_LIKELY(iss == urk__thread_self() || iss == NULL) ? 0 : -URK_ETHREAD;
+}
 
 /* Grabs a free SQE, submitting once if the SQ is full. NULL: still full. */
 struct io_uring_sqe *urk__get_sqe(urk_ring_t *ring);
