@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = 'af770b947445c7f4fe613a68ef731de75678dd4cedbc78657e5a87e41948dad7'
+HEADER_SHA256 = 'b8de41282cda445c2d765df397c56ae78032a9d088e85b08112edc44921c2ca1'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
@@ -69,6 +69,8 @@ CONSTANTS = {
     'URK_ENGINE_RELEASE_ON_POLL': 32,
     'URK_ENGINE_NO_DEFER_TASKRUN': 64,
     'URK_ENGINE_HALF_CLOSE': 128,
+    'URK_ENGINE_NO_REGISTERED_RING': 256,
+    'URK_ENGINE_NO_SEND_POOL': 512,
     'URK_EV_OPEN': 1,
     'URK_EV_DATA': 2,
     'URK_EV_WRITABLE': 3,
@@ -168,6 +170,8 @@ CDEF = r'''
 #define URK_ENGINE_RELEASE_ON_POLL 32
 #define URK_ENGINE_NO_DEFER_TASKRUN 64
 #define URK_ENGINE_HALF_CLOSE 128
+#define URK_ENGINE_NO_REGISTERED_RING 256
+#define URK_ENGINE_NO_SEND_POOL 512
 #define URK_EV_OPEN 1
 #define URK_EV_DATA 2
 #define URK_EV_WRITABLE 3

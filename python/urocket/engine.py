@@ -65,6 +65,8 @@ _ENGINE_FLAGS = {
     "release_on_poll": _K["URK_ENGINE_RELEASE_ON_POLL"],
     "no_defer_taskrun": _K["URK_ENGINE_NO_DEFER_TASKRUN"],
     "half_close": _K["URK_ENGINE_HALF_CLOSE"],
+    "no_registered_ring": _K["URK_ENGINE_NO_REGISTERED_RING"],
+    "no_send_pool": _K["URK_ENGINE_NO_SEND_POOL"],
 }
 
 ReactorStats = record_type("urk_reactor_stats_t", "ReactorStats",
@@ -475,7 +477,9 @@ class Engine(Handle):
     flags (raw URK_ENGINE_* bits), and one boolean per flag: sqpoll,
     reuseport, no_listen, least_conn, no_msg_ring, release_on_poll,
     no_defer_taskrun, half_close (a peer's FIN is an EV_EOF event and the
-    connection stays open for sending until close()).
+    connection stays open for sending until close()), no_registered_ring
+    (reactor rings entered by plain fd) and no_send_pool (send chunks
+    malloc'd per send): the last two switch performance features off.
     """
 
     __slots__ = ("_reactors", "_started", "_stopped", "_port", "_host", "_flags")
@@ -486,11 +490,13 @@ class Engine(Handle):
                  buf_low_water=None, max_conns=None, idle_timeout_ms=None, send_limit=None,
                  sqpoll_idle_ms=None, acceptor_cpu=None, reactor_cpus=None, sqpoll=False,
                  reuseport=False, no_listen=False, least_conn=False, no_msg_ring=False,
-                 release_on_poll=False, no_defer_taskrun=False, half_close=False):
+                 release_on_poll=False, no_defer_taskrun=False, half_close=False,
+                 no_registered_ring=False, no_send_pool=False):
         switches = {"sqpoll": sqpoll, "reuseport": reuseport, "no_listen": no_listen,
                     "least_conn": least_conn, "no_msg_ring": no_msg_ring,
                     "release_on_poll": release_on_poll, "no_defer_taskrun": no_defer_taskrun,
-                    "half_close": half_close}
+                    "half_close": half_close, "no_registered_ring": no_registered_ring,
+                    "no_send_pool": no_send_pool}
         flags = flags or 0
         for name, on in switches.items():
             if on:
