@@ -85,12 +85,23 @@ $(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(LIB_SO) shim/include/uro
 	    $< -o $@ -L$(BUILD) -lurocket -luring -Wl,-rpath,'$$ORIGIN/..' -lpthread
 
 # Compatibility tests: built against the frozen 0.1.0 header alone
-# (tests/compat/0.1/urocket.h), run against the current library.
+# (tests/compat/0.1/urocket.h) and linked as against 0.1.0: the link-time
+# library is a stub with the 0.1 functions in UROCKET_0.1 only, so every
+# import is name@UROCKET_0.1, as in a program built with 0.1.0. They run
+# against the current library (found through the rpath, by soname).
 COMPAT_TESTS := $(patsubst tests/compat/%.c,$(BUILD)/compat/%,$(wildcard tests/compat/*.c))
-$(BUILD)/compat/%: tests/compat/%.c tests/compat/0.1/urocket.h $(LIB_SO)
+COMPAT_STUB := $(BUILD)/compat/stub-0.1/liburocket.so
+$(COMPAT_STUB): tests/compat/0.1/urocket.h
+	@mkdir -p $(dir $@)
+	grep -o 'URK_API [^(]*(' $< | grep -o 'urk_[a-z0-9_]*' | sort -u | \
+	    sed 's/.*/void &(void); void &(void) {}/' > $(dir $@)stub.c
+	printf 'UROCKET_0.1 { global: urk_*; local: *; };\n' > $(dir $@)stub.map
+	$(CC) -shared -fPIC -Wl,-soname,$(SONAME) -Wl,--version-script=$(dir $@)stub.map \
+	    -o $@ $(dir $@)stub.c
+$(BUILD)/compat/%: tests/compat/%.c tests/compat/0.1/urocket.h $(COMPAT_STUB) $(LIB_SO)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(SAN) -Itests/compat/0.1 \
-	    $< -o $@ -L$(BUILD) -lurocket -Wl,-rpath,'$$ORIGIN/..' -lpthread
+	    $< -o $@ -L$(BUILD)/compat/stub-0.1 -lurocket -Wl,-rpath,'$$ORIGIN/..' -lpthread
 
 test: check-deps lib examples
 	@$(MAKE) --no-print-directory test-c

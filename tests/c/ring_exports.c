@@ -2,7 +2,8 @@
  * build/tests/..): the soname is liburocket.so.<major>; every ring-layer
  * function of the 0.1.0 header is exported as name@@UROCKET_0.1; and
  * tests/check_exports.sh passes on the real map and headers. The script
- * must also fail on a map that drops a 0.1 symbol, moves one to UROCKET_0.2,
+ * must also fail on a map that drops a 0.1 symbol (or the 0.1 version of an
+ * init whose struct grew), moves one to UROCKET_0.2,
  * puts a function 0.1.0 did not have into UROCKET_0.1, or lists a symbol
  * the library lacks, and on a header declaring a function no node exports:
  * a check that cannot fail would prove nothing. */
@@ -144,6 +145,9 @@ int main(void)
                   "urk_not_defined is listed in UROCKET_0.2 but the library does not define it");
     expect_reject("UROCKET_0.2 not inheriting UROCKET_0.1", "s/^} UROCKET_0.1;/};/", NULL,
                   "node UROCKET_0.2 does not inherit UROCKET_0.1");
+    expect_reject("0.1 version of a grown init dropped from the map",
+                  "/^    urk_callbacks_init;     \\/\\* 0.1 behaviour/d", NULL,
+                  "0.1.0 functions missing from UROCKET_0.1: urk_callbacks_init");
     expect_reject("global wildcard", "s/^    urk_version;/    urk_*;/", NULL,
                   "a global wildcard");
     expect_reject("header declares a function no node exports", "",

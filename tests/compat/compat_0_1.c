@@ -4,8 +4,9 @@
  * options 112, ...) and every call binds to name@UROCKET_0.1. It exercises
  * the ring layer (accept, recv with provided buffers, send), the engine in
  * pull mode and in native mode, and the load generator against that native
- * engine. Exit 0 pass, 1 fail, 77 skip (io_uring unavailable). Nothing here
- * may use anything newer than 0.1.0. */
+ * engine, and checks that no call writes past a struct of 0.1's size. Exit
+ * 0 pass, 1 fail, 77 skip (io_uring unavailable). Nothing here may use
+ * anything newer than 0.1.0. */
 #include <urocket.h>
 
 #include <arpa/inet.h>
@@ -95,6 +96,87 @@ static void check_imports(void)
         CHECK(n >= 30);
         printf("imports: %d urk_ functions, all @UROCKET_0.1\n", n);
     }
+}
+
+/* ---- no write past a 0.1 struct ----
+ * Every call that fills a caller's struct is given the 0.1 size (this
+ * header's) followed by guard bytes; a library whose struct grew must not
+ * touch them (it must keep a 0.1 version of the call, or write only what
+ * struct_size says). */
+
+#define GUARD 64
+#define GUARDED(T) struct { T v; uint8_t guard[GUARD]; }
+
+static void guard_set(uint8_t *g) { memset(g, 0xA5, GUARD); }
+
+static void guard_check(const uint8_t *g, const char *what)
+{
+    for (int i = 0; i < GUARD; i++)
+        if (g[i] != 0xA5) {
+            fprintf(stderr, "%s wrote past the 0.1 struct (guard byte %d)\n", what, i);
+            exit(1);
+        }
+}
+
+#define FILL(T, call, what)                       \
+    do {                                          \
+        GUARDED(T) g_;                            \
+        memset(&g_.v, 0, sizeof g_.v);            \
+        guard_set(g_.guard);                      \
+        CHECK_RC(call(&g_.v), 0);                 \
+        guard_check(g_.guard, what);              \
+    } while (0)
+
+static urk_ring_t *g_ring;
+static urk_engine_t *g_engine;
+static urk_reactor_t *g_reactor;
+static urk_loadgen_t *g_lg;
+static int ring_info_(urk_ring_info_t *o) { return urk_ring_info(g_ring, o); }
+static int ring_stats_(urk_ring_stats_t *o) { return urk_ring_stats(g_ring, o); }
+static int engine_stats_(urk_engine_stats_t *o) { return urk_engine_stats(g_engine, o); }
+static int reactor_stats_(urk_reactor_stats_t *o) { return urk_reactor_stats(g_reactor, o); }
+static int lg_result_(urk_loadgen_result_t *o) { return urk_loadgen_result(g_lg, o); }
+static int addr_parse_(urk_addr_t *o) { return urk_addr_parse("::1", 1, o); }
+
+static void no_overwrite(void)
+{
+    FILL(urk_ring_opts_t, urk_ring_opts_init, "urk_ring_opts_init");
+    FILL(urk_bufring_opts_t, urk_bufring_opts_init, "urk_bufring_opts_init");
+    FILL(urk_engine_opts_t, urk_engine_opts_init, "urk_engine_opts_init");
+    FILL(urk_callbacks_t, urk_callbacks_init, "urk_callbacks_init");
+    FILL(urk_loadgen_opts_t, urk_loadgen_opts_init, "urk_loadgen_opts_init");
+    FILL(urk_addr_t, addr_parse_, "urk_addr_parse");
+
+    CHECK_RC(urk_ring_create(NULL, &g_ring), 0);
+    FILL(urk_ring_info_t, ring_info_, "urk_ring_info");
+    FILL(urk_ring_stats_t, ring_stats_, "urk_ring_stats");
+    urk_ring_destroy(g_ring);
+
+    urk_engine_opts_t o;
+    CHECK_RC(urk_engine_opts_init(&o), 0);
+    o.flags = URK_ENGINE_NO_LISTEN;
+    o.buf_count = 16;
+    CHECK_RC(urk_engine_create(&o, &g_engine), 0);
+    CHECK_RC(urk_engine_reactor(g_engine, 0, &g_reactor), 0);
+    FILL(urk_engine_stats_t, engine_stats_, "urk_engine_stats");
+    FILL(urk_reactor_stats_t, reactor_stats_, "urk_reactor_stats");
+    urk_engine_destroy(g_engine);
+
+    urk_loadgen_opts_t lo;
+    CHECK_RC(urk_loadgen_opts_init(&lo), 0);
+    lo.host = "127.0.0.1";
+    lo.port = 9;
+    lo.request = "x";
+    lo.request_len = 1;
+    lo.max_requests = 1;
+    CHECK_RC(urk_loadgen_create(&lo, &g_lg), 0);
+    FILL(urk_loadgen_result_t, lg_result_, "urk_loadgen_result");
+    struct { urk_loadgen_second_t v[2]; uint8_t guard[GUARD]; } secs;
+    guard_set(secs.guard);
+    CHECK(urk_loadgen_timeline(g_lg, secs.v, 2) >= 0);
+    guard_check(secs.guard, "urk_loadgen_timeline");
+    urk_loadgen_destroy(g_lg);
+    printf("no call wrote past a 0.1 struct\n");
 }
 
 /* ---- ring layer: accept, recv into a provided buffer, send it back ---- */
@@ -367,6 +449,7 @@ int main(void)
     }
     CHECK_RC(rc, 0);
     check_imports();
+    no_overwrite();
     ring_echo();
     pull_echo();
     /* Native reactor threads and the acceptor block in io_uring_enter,

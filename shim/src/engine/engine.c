@@ -27,14 +27,7 @@ int urk_engine_opts_init(urk_engine_opts_t *o)
     return 0;
 }
 
-int urk_callbacks_init(urk_callbacks_t *cbs)
-{
-    if (!cbs)
-        return -EINVAL;
-    memset(cbs, 0, sizeof *cbs);
-    cbs->struct_size = sizeof *cbs;
-    return 0;
-}
+/* urk_callbacks_init: shim/src/common/compat01.c (two symbol versions). */
 
 #define ENGINE_KNOWN_FLAGS                                                        \
     (URK_ENGINE_SQPOLL | URK_ENGINE_REUSEPORT | URK_ENGINE_NO_LISTEN |            \
