@@ -26,7 +26,7 @@ LIB_SO := $(BUILD)/liburocket.so.$(VERSION)
 LIB_A := $(BUILD)/liburocket.a
 
 .PHONY: all lib deps check-deps test test-c test-python test-bindings test-csharp test-rust \
-        demo bench install clean wheel test-asan test-tsan test-valgrind fuzz soak examples abi-check \
+        demo bench bench-ab install clean wheel test-asan test-tsan test-valgrind fuzz soak examples abi-check \
         nuget dotnet-examples test-dotnet test-aspnet-consumer
 
 all: lib examples
@@ -300,6 +300,10 @@ demo: check-deps lib examples
 
 bench: check-deps lib examples
 	@$(MAKE) --no-print-directory -C bench BUILD=$(CURDIR)/$(BUILD) PYTHON=$(PYTHON)
+
+# Engine features on/off in one run (bench/ab.py): `make bench-ab AB_ARGS=...`
+bench-ab: check-deps lib examples
+	@$(MAKE) --no-print-directory -C bench ab BUILD=$(CURDIR)/$(BUILD) PYTHON=$(PYTHON) AB_ARGS="$(AB_ARGS)"
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig

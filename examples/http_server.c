@@ -3,7 +3,9 @@
  * ends with a blank line; no other parsing), keep-alive.
  *
  *   http_server [--host 127.0.0.1] [--port 8080] [--reactors 1] [--sqpoll] [--pin]
+ *               [--no-registered-ring] [--no-send-pool]
  *
+ * The --no-* switches turn engine features off, for A/B runs (bench/ab.py).
  * Prints "listening on HOST:PORT" and runs until SIGINT or SIGTERM. */
 #include <urocket.h>
 
@@ -59,7 +61,10 @@ static int32_t on_data(urk_reactor_t *r, urk_conn_t conn, const uint8_t *data, u
 
 static void usage(const char *prog)
 {
-    fprintf(stderr, "usage: %s [--host H] [--port P] [--reactors N] [--sqpoll] [--pin]\n", prog);
+    fprintf(stderr,
+            "usage: %s [--host H] [--port P] [--reactors N] [--sqpoll] [--pin]\n"
+            "          [--no-registered-ring] [--no-send-pool]\n",
+            prog);
     exit(2);
 }
 
@@ -81,6 +86,10 @@ int main(int argc, char **argv)
             o.flags |= URK_ENGINE_SQPOLL;
         else if (!strcmp(argv[i], "--pin"))
             pin = 1;
+        else if (!strcmp(argv[i], "--no-registered-ring"))
+            o.flags |= URK_ENGINE_NO_REGISTERED_RING;
+        else if (!strcmp(argv[i], "--no-send-pool"))
+            o.flags |= URK_ENGINE_NO_SEND_POOL;
         else
             usage(argv[0]);
     }
@@ -117,6 +126,7 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("listening on %s:%d with %u reactor(s)\n", o.host, urk_engine_port(engine), o.reactors);
+    fprintf(stderr, "engine flags %#x\n", o.flags);
     fflush(stdout);
     int sig;
     sigwait(&stop, &sig);

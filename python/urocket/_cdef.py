@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = '9c88803ca076ee089846995dab52ebadedd6c81174c7a444c4d95cd4ba9ee0f5'
+HEADER_SHA256 = '5829d17e9d62ccb5259682f62dd9eec789ce0cdb331b4df0049b4197b8bbf11f'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
@@ -69,6 +69,8 @@ CONSTANTS = {
     'URK_ENGINE_RELEASE_ON_POLL': 32,
     'URK_ENGINE_NO_DEFER_TASKRUN': 64,
     'URK_ENGINE_HALF_CLOSE': 128,
+    'URK_ENGINE_NO_REGISTERED_RING': 256,
+    'URK_ENGINE_NO_SEND_POOL': 512,
     'URK_EV_OPEN': 1,
     'URK_EV_DATA': 2,
     'URK_EV_WRITABLE': 3,
@@ -173,6 +175,8 @@ CDEF = r'''
 #define URK_ENGINE_RELEASE_ON_POLL 32
 #define URK_ENGINE_NO_DEFER_TASKRUN 64
 #define URK_ENGINE_HALF_CLOSE 128
+#define URK_ENGINE_NO_REGISTERED_RING 256
+#define URK_ENGINE_NO_SEND_POOL 512
 #define URK_EV_OPEN 1
 #define URK_EV_DATA 2
 #define URK_EV_WRITABLE 3

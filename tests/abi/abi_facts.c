@@ -361,6 +361,8 @@ int main(void)
     printf("    \"URK_ENGINE_RELEASE_ON_POLL\": %llu,\n", (unsigned long long)(URK_ENGINE_RELEASE_ON_POLL));
     printf("    \"URK_ENGINE_NO_DEFER_TASKRUN\": %llu,\n", (unsigned long long)(URK_ENGINE_NO_DEFER_TASKRUN));
     printf("    \"URK_ENGINE_HALF_CLOSE\": %llu,\n", (unsigned long long)(URK_ENGINE_HALF_CLOSE));
+    printf("    \"URK_ENGINE_NO_REGISTERED_RING\": %llu,\n", (unsigned long long)(URK_ENGINE_NO_REGISTERED_RING));
+    printf("    \"URK_ENGINE_NO_SEND_POOL\": %llu,\n", (unsigned long long)(URK_ENGINE_NO_SEND_POOL));
     printf("    \"URK_EV_OPEN\": %llu,\n", (unsigned long long)(URK_EV_OPEN));
     printf("    \"URK_EV_DATA\": %llu,\n", (unsigned long long)(URK_EV_DATA));
     printf("    \"URK_EV_WRITABLE\": %llu,\n", (unsigned long long)(URK_EV_WRITABLE));

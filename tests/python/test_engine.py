@@ -134,6 +134,23 @@ def test_pull_echo_two_reactors_50_connections_byte_exact():
         assert eng.stats().accepted == 100
 
 
+@pytest.mark.parametrize("switches", [{}, {"no_registered_ring": True},
+                                      {"no_send_pool": True},
+                                      {"no_registered_ring": True, "no_send_pool": True}])
+def test_echo_with_performance_features_on_and_off(switches):
+    payloads = [b"x", b"small" * 50, bytes(range(256)) * 300]
+    with urocket.Engine(reactors=1, **switches) as eng:
+        stop = threading.Event()
+        t = Thread(echo_loop, eng.reactors, stop)
+        t.start()
+        try:
+            got = echo_clients(("127.0.0.1", eng.port), payloads)
+        finally:
+            stop.set()
+            t.join()
+        assert got == payloads
+
+
 def test_echo_over_ipv6():
     with urocket.Engine("::1", reactors=1) as eng:
         stop = threading.Event()

@@ -8,8 +8,8 @@
  * queue and wake handshake), reactor.c (ownership, native mode, shutdown,
  * create/destroy), poll.c (the poll loop and event queue), conn.c
  * (connection table, ids, connect), recv.c (receiving and buffers),
- * sendq.c (send queue), close.c (close state machine), post.c (work posted
- * from other threads). */
+ * sendq.c (send queue), chunkpool.c (send chunk pool), close.c (close state
+ * machine), post.c (work posted from other threads). */
 #ifndef URK_ENGINE_H
 #define URK_ENGINE_H
 
@@ -75,10 +75,18 @@ struct urk_chunk {
     uint32_t len;
     uint32_t off; /* bytes already sent */
     uint32_t flags;
-    uint32_t reserved;
+    uint32_t pooled; /* 1 + size class of a pool block, 0: malloc'd */
     uint64_t tag;
     /* copied data follows unless URK_SEND_NOCOPY */
 };
+
+/* Send chunks come from a per-reactor pool (chunkpool.c): size classes of
+ * 128, 512 and 2048 bytes (header included), URK_CHUNK_CLASS_BYTES of each
+ * in one mmap'd arena outside the malloc heap, so a pooled block never pins
+ * the heap and a small send costs at most 2.x its size. Larger sends, and
+ * any send once its class is used up, are malloc'd. */
+#define URK_CHUNK_CLASSES 3
+#define URK_CHUNK_CLASS_BYTES (256u << 10)
 
 enum urk_conn_state { CS_FREE = 0, CS_CONNECTING, CS_OPEN, CS_CLOSING };
 
@@ -183,6 +191,10 @@ struct urk_reactor {
     _Atomic uint32_t posts_queued;
     int posts_closed;                 /* stopped: posts are refused */
     urk_chunk_t *graveyard;           /* chunks freed after the ring */
+    uint8_t *chunk_arena;             /* chunkpool.c; NULL until the first send */
+    urk_chunk_t *chunk_free[URK_CHUNK_CLASSES];
+    uint32_t chunk_fresh[URK_CHUNK_CLASSES]; /* blocks never handed out start here */
+    uint32_t chunk_out;               /* pool blocks not given back */
 
     urk_reactor_counters_t st;
     pthread_t thread;
@@ -322,6 +334,13 @@ void urk__send_fin(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c);
 void urk__park_inflight(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c);
 /* Frees chunks without telling anyone (the ring is gone). */
 void urk__free_chunks(urk_conn_slot_t *c);
+/* Owner thread only: a chunk with room for `data` bytes after the header,
+ * from the reactor's pool when it fits a block; NULL on ENOMEM. */
+urk_chunk_t *urk__chunk_get(urk_reactor_t *r, uint32_t data);
+void urk__chunk_put(urk_reactor_t *r, urk_chunk_t *k);
+/* Unmaps the arena if no block is out (stop), or unconditionally (destroy,
+ * after the ring is gone). */
+void urk__chunk_pool_drain(urk_reactor_t *r, int force);
 
 /* ---- post.c ---- */
 /* Turns queued posts into URK_EV_POST events (not while discarding). */

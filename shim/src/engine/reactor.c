@@ -429,6 +429,10 @@ handoff:
      * more, so their bytes stay readable until destroy. */
     uint32_t held = urk__bufring_reclaim(r->bufs);
     URK_STAT_ADD(r->st.bufs_held, -(uint64_t)held);
+    /* The owner gives its registered ring fd back (no-op elsewhere): it
+     * holds a slot of the thread's 16 and keeps the ring alive. */
+    urk__ring_unregister_fd(r->ring);
+    urk__chunk_pool_drain(r, 0); /* kept if the kernel may still read a block */
 }
 
 int urk__reactor_create(struct urk_engine *e, uint32_t index, urk_reactor_t **out)
@@ -451,8 +455,11 @@ int urk__reactor_create(struct urk_engine *e, uint32_t index, urk_reactor_t **ou
     ro.sq_entries = o->sq_entries;
     ro.cq_entries = o->cq_entries;
     /* Disabled until its thread claims it: that thread becomes the single
-     * issuer. The ring fd is registered only for native threads. */
-    ro.flags = URK_RING_DISABLED | URK_RING_NO_REGISTER_FD;
+     * issuer and registers the ring fd (a registration belongs to one
+     * thread's table), so every io_uring_enter skips the fd lookup. */
+    ro.flags = URK_RING_DISABLED;
+    if (o->flags & URK_ENGINE_NO_REGISTERED_RING)
+        ro.flags |= URK_RING_NO_REGISTER_FD;
     if (o->flags & URK_ENGINE_SQPOLL) {
         ro.flags |= URK_RING_SQPOLL;
         ro.sqpoll_idle_ms = o->sqpoll_idle_ms ? o->sqpoll_idle_ms : 1000;
@@ -516,9 +523,11 @@ void urk__reactor_destroy(urk_reactor_t *r)
         urk__free_chunks(&r->slots[s]);
     while (r->graveyard) {
         urk_chunk_t *next = r->graveyard->next;
-        free(r->graveyard);
+        if (!r->graveyard->pooled)
+            free(r->graveyard);
         r->graveyard = next;
     }
+    urk__chunk_pool_drain(r, 1); /* after every chunk that may point into it */
     if (r->event_fd >= 0)
         close(r->event_fd);
     if (r->wake_fd >= 0)

@@ -32,7 +32,7 @@ static void chunk_done(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, urk_chu
 {
     if (k->flags & (URK_SEND_NOTIFY | URK_SEND_NOCOPY))
         urk__emit(r, urk__conn_id(r, s, c), URK_EV_SEND_DONE, res, NULL, 0, 0, k->tag);
-    free(k);
+    urk__chunk_put(r, k);
 }
 
 /* Fails queued sends that the kernel is not using; every one that asked is
@@ -140,19 +140,18 @@ int urk_send(urk_reactor_t *r, urk_conn_t conn, const void *data, uint32_t len, 
             return -EAGAIN;
     }
     int copy = !(flags & URK_SEND_NOCOPY);
-    urk_chunk_t *k = malloc(sizeof *k + (copy ? len : 0));
+    urk_chunk_t *k = urk__chunk_get(r, copy ? len : 0);
     if (!k)
         return -ENOMEM;
     /* its SEND_DONE always finds room */
     if ((flags & (URK_SEND_NOTIFY | URK_SEND_NOCOPY)) && urk__reserve_events(r, c, 1) != 0) {
-        free(k);
+        urk__chunk_put(r, k);
         return -ENOMEM;
     }
     k->next = NULL;
     k->len = len;
     k->off = 0;
     k->flags = flags;
-    k->reserved = 0;
     k->tag = tag;
     if (copy) {
         memcpy(k + 1, data, len);
@@ -226,7 +225,8 @@ void urk__free_chunks(urk_conn_slot_t *c)
     urk_chunk_t *k = c->head;
     while (k) {
         urk_chunk_t *next = k->next;
-        free(k);
+        if (!k->pooled) /* pool blocks go with the pool's arena */
+            free(k);
         k = next;
     }
     c->head = c->tail = NULL;
