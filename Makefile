@@ -26,7 +26,7 @@ LIB_SO := $(BUILD)/liburocket.so.$(VERSION)
 LIB_A := $(BUILD)/liburocket.a
 
 .PHONY: all lib deps check-deps test test-c test-python test-bindings test-csharp test-rust \
-        demo bench install clean test-asan test-tsan test-valgrind fuzz soak examples abi-check
+        demo bench dotnet-bench install clean test-asan test-tsan test-valgrind fuzz soak examples abi-check
 
 all: lib examples
 
@@ -172,6 +172,10 @@ demo: check-deps lib examples
 
 bench: check-deps lib examples
 	@$(MAKE) --no-print-directory -C bench BUILD=$(CURDIR)/$(BUILD) PYTHON=$(PYTHON)
+
+# The benchmark's .NET servers (bench/dotnet), native AOT, into $(BUILD)/dotnet-bench/.
+dotnet-bench:
+	@$(MAKE) --no-print-directory -C bench dotnet BUILD=$(CURDIR)/$(BUILD)
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig
