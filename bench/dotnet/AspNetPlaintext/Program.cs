@@ -65,9 +65,9 @@ static class AspNetPlaintext
                 return 2;
             }
         }
-        if (port < 0 || port > 65535 || reactors < 1)
+        if (port < 0 || port > 65535 || reactors < 1 || reactors > 64)
         {
-            Console.Error.WriteLine("aspnet_plaintext: --port must be 0..65535 and --reactors >= 1");
+            Console.Error.WriteLine("aspnet_plaintext: --port must be 0..65535 and --reactors 1..64");
             return 2;
         }
         if (!IPAddress.TryParse(host, out var address))
@@ -96,7 +96,7 @@ static class AspNetPlaintext
         });
 #if UROCKET_TRANSPORT
         if (transport == "urocket")
-            builder.WebHost.UseUrocket(o => o.Reactors = reactors);
+            builder.WebHost.UseUrocket(o => o.Reactors = (byte)reactors);   // byte widens to any integer option type
 #endif
 
         var app = builder.Build();
