@@ -26,7 +26,8 @@ LIB_SO := $(BUILD)/liburocket.so.$(VERSION)
 LIB_A := $(BUILD)/liburocket.a
 
 .PHONY: all lib deps check-deps test test-c test-python test-bindings test-csharp test-rust \
-        demo bench dotnet-bench install clean test-asan test-tsan test-valgrind fuzz soak examples abi-check
+        demo bench install clean test-asan test-tsan test-valgrind fuzz soak examples abi-check \
+        nuget dotnet-examples test-dotnet
 
 all: lib examples
 
@@ -88,6 +89,7 @@ test: check-deps lib examples
 	@$(MAKE) --no-print-directory test-c
 	@$(MAKE) --no-print-directory test-python
 	@$(MAKE) --no-print-directory test-bindings
+	@$(MAKE) --no-print-directory test-dotnet
 
 test-c: $(C_TESTS)
 	@tests/run_c_tests.sh $(BUILD)/tests $(C_TESTS)
@@ -100,6 +102,58 @@ test-bindings: lib
 
 abi-check: lib
 	@tests/check_exports.sh $(LIB_SO) shim/urocket.map
+
+# ---- .NET: the NuGet package and the native AOT examples (bindings/csharp) ----
+# nuget: build/nuget/Urocket.<version>.nupkg with the assemblies for net8.0 and
+# net10.0 and runtimes/linux-x64/native/liburocket.so, a copy of the library
+# with liburing linked in statically (needs nothing beyond glibc; checked).
+# dotnet-examples: build/dotnet/echo_server and http_server, native AOT, with
+# that libc-only liburocket.so beside them.
+# test-dotnet: the package consumer test (dotnet run and AOT publish of the
+# README's echo server), 200-connection echo through the AOT echo_server,
+# wrk -c512 against the AOT http_server.
+DOTNET ?= dotnet
+export DOTNET_CLI_TELEMETRY_OPTOUT=1
+export DOTNET_NOLOGO=1
+export DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+CS_DIR := bindings/csharp
+CS_PROPS = -p:ArtifactsPath=$(abspath $(BUILD))/csharp -nologo -v:q
+LIBURING_A := $(shell $(CC) -print-file-name=liburing.a)
+NUGET_NATIVE := $(BUILD)/nuget-native/liburocket.so
+NUPKG := $(BUILD)/nuget/Urocket.$(VERSION).nupkg
+CS_SRCS := $(wildcard $(CS_DIR)/src/*.cs $(CS_DIR)/src/*.csproj $(CS_DIR)/*.props $(CS_DIR)/README.md)
+
+$(NUGET_NATIVE): $(OBJS) shim/urocket.map
+	@mkdir -p $(dir $@)
+	@[ -f "$(LIBURING_A)" ] || { echo "liburing.a not found: install liburing-dev (make deps)" >&2; exit 1; }
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=shim/urocket.map -Wl,--no-undefined \
+	    -o $@ $(OBJS) $(LIBURING_A) -lpthread
+	@if readelf -d $@ | grep NEEDED | grep -v -e 'libc\.so' -e 'ld-linux'; then \
+	    echo "$@ needs more than libc" >&2; rm -f $@; exit 1; fi
+
+$(NUPKG): $(NUGET_NATIVE) $(CS_SRCS)
+	rm -f $(BUILD)/nuget/Urocket.*.nupkg
+	cd $(CS_DIR) && $(DOTNET) pack src/Urocket.csproj -c Release $(CS_PROPS) -p:Version=$(VERSION) \
+	    -p:UrkNativeLib=$(abspath $(NUGET_NATIVE)) -o $(abspath $(BUILD))/nuget
+
+nuget: $(NUPKG)
+	@echo "nuget: $(NUPKG)"
+
+dotnet-examples: $(NUGET_NATIVE)
+	@mkdir -p $(BUILD)/dotnet
+	cd $(CS_DIR) && for p in EchoServer HttpServer; do \
+	    $(DOTNET) publish examples/$$p/$$p.csproj -c Release -r linux-x64 -p:PublishAot=true $(CS_PROPS) \
+	        -o $(abspath $(BUILD))/dotnet || exit 1; done
+	cp $(NUGET_NATIVE) $(BUILD)/dotnet/liburocket.so
+	@echo "dotnet-examples: $(BUILD)/dotnet/echo_server $(BUILD)/dotnet/http_server"
+
+test-dotnet: lib nuget dotnet-examples
+	@$(CS_DIR)/tests/tools/consumer_test.sh $(BUILD) $(VERSION)
+	@echo "AOT echo_server: random payloads up to 1 MiB on 200 connections"
+	@$(PYTHON) $(CS_DIR)/tests/tools/echo_check.py --conns 200 --rounds 2 --max-size 1048576 --signal INT -- \
+	    $(BUILD)/dotnet/echo_server --port 0 --reactors 2
+	@echo "AOT http_server: pipelining, BENCH_RESPONSE byte for byte, wrk -c512"
+	@$(PYTHON) $(CS_DIR)/tests/tools/http_check.py $(BUILD)/dotnet/http_server bench/servers/response.h
 
 # ---- sanitizers / valgrind / fuzz / soak (issue 7: hardening) ----
 # test-asan: C tests, a 10 s soak, then pytest, against an ASan+UBSan build
@@ -174,6 +228,7 @@ bench: check-deps lib examples
 	@$(MAKE) --no-print-directory -C bench BUILD=$(CURDIR)/$(BUILD) PYTHON=$(PYTHON)
 
 # The benchmark's .NET servers (bench/dotnet), native AOT, into $(BUILD)/dotnet-bench/.
+.PHONY: dotnet-bench
 dotnet-bench:
 	@$(MAKE) --no-print-directory -C bench dotnet BUILD=$(CURDIR)/$(BUILD)
 

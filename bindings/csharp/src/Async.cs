@@ -41,7 +41,7 @@ namespace Urocket
     /// A TCP server (and client) on the engine: one thread per reactor, one
     /// handler call per accepted connection.
     /// </summary>
-    public sealed class UrkServer : IDisposable
+    public sealed class UrkServer : IDisposable, IAsyncDisposable
     {
         readonly Engine engine;
         readonly ReactorLoop[] loops;
@@ -49,6 +49,7 @@ namespace Urocket
         readonly object stopGate = new object();
         int nextLoop;
         bool stopped;
+        Task stopTask;
 
         /// <summary>Called (on a reactor thread) with exceptions from handlers
         /// and posted callbacks. Default: written to stderr.</summary>
@@ -176,7 +177,31 @@ namespace Urocket
             }
         }
 
+        /// <summary>Stop(drain) on a pool thread: closes every connection
+        /// gracefully, waits up to drain for them (TimeSpan.Zero: closes at once),
+        /// then stops the reactors and the engine. The token abandons the wait
+        /// for the stop (which still completes in the background).</summary>
+        public Task StopAsync(TimeSpan drain, CancellationToken cancellationToken = default)
+        {
+            if (drain < TimeSpan.Zero || drain.TotalMilliseconds > int.MaxValue)
+                throw new ArgumentOutOfRangeException(nameof(drain));
+            int ms = (int)drain.TotalMilliseconds;
+            Task stop;
+            lock (stopGate)
+                stop = stopTask ??= Task.Run(() => Stop(ms));
+            return cancellationToken.CanBeCanceled ? stop.WaitAsync(cancellationToken) : stop;
+        }
+
+        /// <summary>StopAsync with a one-second drain.</summary>
+        public Task StopAsync(CancellationToken cancellationToken = default)
+        {
+            return StopAsync(TimeSpan.FromSeconds(1), cancellationToken);
+        }
+
         public void Dispose() { Stop(0); }
+
+        /// <summary>Stops at once (no drain) without blocking the caller's thread.</summary>
+        public ValueTask DisposeAsync() { return new ValueTask(StopAsync(TimeSpan.Zero)); }
     }
 
     sealed class ConnectRequest

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Urocket.Interop;
 
@@ -97,7 +98,8 @@ namespace Urocket
         protected override bool ReleaseHandle()
         {
             Native.urk_engine_destroy(handle); // joins native threads first
-            native = null;                     // only now may the delegates go
+            native?.Unbind();                  // only now may the handler go
+            native = null;
             return true;
         }
 
@@ -120,6 +122,12 @@ namespace Urocket
             native = handler;
             bool a = false;
             try { UrkException.Check(Native.urk_engine_start(Enter(ref a), &cbs), "urk_engine_start"); }
+            catch
+            {
+                native = null;
+                handler.Unbind(); // not started: C holds no pointer to it
+                throw;
+            }
             finally { Exit(a); }
         }
 
@@ -328,16 +336,10 @@ namespace Urocket
     /// C thread. Exceptions are caught (they must not cross into C): the
     /// connection is aborted and the exception goes to OnError.
     /// </summary>
-    public abstract class NativeHandler
+    public abstract unsafe class NativeHandler
     {
         Engine engine;
-        // Delegates referenced from here so the GC keeps them while C holds pointers.
-        UrkOnOpen onOpen;
-        UrkOnData onData;
-        UrkOnWritable onWritable;
-        UrkOnClose onClose;
-        UrkOnSendDone onSendDone;
-        UrkOnConnectFailed onConnectFailed;
+        GCHandle self; // cbs.user: how the static callbacks find this handler
 
         public virtual void OnOpen(Reactor r, ulong conn, UrkAddr peer, ulong tag) { }
         /// <summary>Return true to keep buf (release it later with Reactor.Release).</summary>
@@ -346,50 +348,36 @@ namespace Urocket
         public virtual void OnClose(Reactor r, ulong conn, int reason) { }
         public virtual void OnSendDone(Reactor r, ulong conn, int res, ulong tag) { }
         public virtual void OnConnectFailed(Reactor r, ulong conn, int res, ulong tag) { }
+        /// <summary>An exception a callback threw (the connection was aborted).
+        /// Called on the reactor thread; it must not throw.</summary>
         public virtual void OnError(Exception e) { }
 
         internal unsafe void Bind(Engine e, ref UrkCallbacks cbs)
         {
+            if (self.IsAllocated)
+                throw new InvalidOperationException("this NativeHandler already serves an engine");
             engine = e;
-            onOpen = (r, c, peer, tag, u) =>
-            {
-                try { OnOpen(engine.FindReactor(r), c, *(UrkAddr*)peer, tag); }
-                catch (Exception ex) { Abort(r, c, ex); }
-            };
-            onData = (r, c, data, len, buf, u) =>
-            {
-                try { return OnData(engine.FindReactor(r), c, data, len, buf) ? 1 : 0; }
-                catch (Exception ex) { Abort(r, c, ex); return 0; }
-            };
-            onWritable = (r, c, u) =>
-            {
-                try { OnWritable(engine.FindReactor(r), c); }
-                catch (Exception ex) { Abort(r, c, ex); }
-            };
-            onClose = (r, c, reason, u) =>
-            {
-                try { OnClose(engine.FindReactor(r), c, reason); }
-                catch (Exception ex) { Abort(r, 0, ex); }
-            };
-            onSendDone = (r, c, res, tag, u) =>
-            {
-                try { OnSendDone(engine.FindReactor(r), c, res, tag); }
-                catch (Exception ex) { Abort(r, c, ex); }
-            };
-            onConnectFailed = (r, c, res, tag, u) =>
-            {
-                try { OnConnectFailed(engine.FindReactor(r), c, res, tag); }
-                catch (Exception ex) { Abort(r, 0, ex); }
-            };
-            cbs.on_open = Marshal.GetFunctionPointerForDelegate(onOpen);
-            cbs.on_data = Marshal.GetFunctionPointerForDelegate(onData);
-            cbs.on_writable = Marshal.GetFunctionPointerForDelegate(onWritable);
-            cbs.on_close = Marshal.GetFunctionPointerForDelegate(onClose);
-            cbs.on_send_done = Marshal.GetFunctionPointerForDelegate(onSendDone);
-            cbs.on_connect_failed = Marshal.GetFunctionPointerForDelegate(onConnectFailed);
+            self = GCHandle.Alloc(this);
+            cbs.user = GCHandle.ToIntPtr(self);
+            cbs.on_open = (IntPtr)(delegate* unmanaged<IntPtr, ulong, UrkAddr*, ulong, void*, void>)&NativeCallbacks.OnOpen;
+            cbs.on_data = (IntPtr)(delegate* unmanaged<IntPtr, ulong, byte*, uint, uint, void*, int>)&NativeCallbacks.OnData;
+            cbs.on_writable = (IntPtr)(delegate* unmanaged<IntPtr, ulong, void*, void>)&NativeCallbacks.OnWritable;
+            cbs.on_close = (IntPtr)(delegate* unmanaged<IntPtr, ulong, int, void*, void>)&NativeCallbacks.OnClose;
+            cbs.on_send_done = (IntPtr)(delegate* unmanaged<IntPtr, ulong, int, ulong, void*, void>)&NativeCallbacks.OnSendDone;
+            cbs.on_connect_failed = (IntPtr)(delegate* unmanaged<IntPtr, ulong, int, ulong, void*, void>)&NativeCallbacks.OnConnectFailed;
         }
 
-        void Abort(IntPtr r, ulong conn, Exception ex)
+        /// <summary>After urk_engine_destroy joined the reactor threads: no callback can run any more.</summary>
+        internal void Unbind()
+        {
+            if (self.IsAllocated)
+                self.Free();
+        }
+
+        internal static NativeHandler From(void* user) { return (NativeHandler)GCHandle.FromIntPtr((IntPtr)user).Target; }
+        internal Reactor ReactorOf(IntPtr r) { return engine.FindReactor(r); }
+
+        internal void Fail(IntPtr r, ulong conn, Exception ex)
         {
             if (conn != 0)
                 Native.urk_close(r, conn, 1);
@@ -398,3 +386,63 @@ namespace Urocket
     }
 }
 
+namespace Urocket.Interop
+{
+    /// <summary>
+    /// The native-mode callbacks of urk_callbacks_t: static
+    /// [UnmanagedCallersOnly] functions whose addresses go to C (no delegate,
+    /// no marshalling stub: native AOT safe). cbs.user is a GCHandle of the
+    /// <see cref="NativeHandler"/>. Exceptions never cross into C: they abort
+    /// the connection and go to NativeHandler.OnError.
+    /// </summary>
+    public static unsafe class NativeCallbacks
+    {
+        [UnmanagedCallersOnly]
+        public static void OnOpen(IntPtr r, ulong conn, UrkAddr* peer, ulong tag, void* user)
+        {
+            var h = NativeHandler.From(user);
+            try { h.OnOpen(h.ReactorOf(r), conn, *peer, tag); }
+            catch (Exception ex) { h.Fail(r, conn, ex); }
+        }
+
+        [UnmanagedCallersOnly]
+        public static int OnData(IntPtr r, ulong conn, byte* data, uint len, uint buf, void* user)
+        {
+            var h = NativeHandler.From(user);
+            try { return h.OnData(h.ReactorOf(r), conn, (IntPtr)data, len, buf) ? 1 : 0; }
+            catch (Exception ex) { h.Fail(r, conn, ex); return 0; }
+        }
+
+        [UnmanagedCallersOnly]
+        public static void OnWritable(IntPtr r, ulong conn, void* user)
+        {
+            var h = NativeHandler.From(user);
+            try { h.OnWritable(h.ReactorOf(r), conn); }
+            catch (Exception ex) { h.Fail(r, conn, ex); }
+        }
+
+        [UnmanagedCallersOnly]
+        public static void OnClose(IntPtr r, ulong conn, int reason, void* user)
+        {
+            var h = NativeHandler.From(user);
+            try { h.OnClose(h.ReactorOf(r), conn, reason); }
+            catch (Exception ex) { h.Fail(r, 0, ex); }
+        }
+
+        [UnmanagedCallersOnly]
+        public static void OnSendDone(IntPtr r, ulong conn, int res, ulong tag, void* user)
+        {
+            var h = NativeHandler.From(user);
+            try { h.OnSendDone(h.ReactorOf(r), conn, res, tag); }
+            catch (Exception ex) { h.Fail(r, conn, ex); }
+        }
+
+        [UnmanagedCallersOnly]
+        public static void OnConnectFailed(IntPtr r, ulong conn, int res, ulong tag, void* user)
+        {
+            var h = NativeHandler.From(user);
+            try { h.OnConnectFailed(h.ReactorOf(r), conn, res, tag); }
+            catch (Exception ex) { h.Fail(r, 0, ex); }
+        }
+    }
+}

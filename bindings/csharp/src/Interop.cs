@@ -4,7 +4,12 @@
 // tests/AbiTests.cs compares all of it with tests/abi/abi_facts.json, so a change
 // on the C side that is not mirrored here fails the C# tests.
 using System;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+
+// Every signature below is blittable; runtime marshalling is off so nothing
+// can silently need a marshalling stub (native AOT and trimming safe).
+[assembly: DisableRuntimeMarshalling]
 
 namespace Urocket.Interop
 {
@@ -347,117 +352,102 @@ namespace Urocket.Interop
     /// <summary>
     /// The functions of urocket.h. Handles are IntPtr, struct and out parameters
     /// are pointers (so NULL can be passed), 64-bit integers are ulong/long.
-    /// The library name "urocket" resolves to liburocket.so through
-    /// LD_LIBRARY_PATH (or the dllmap in Urocket.dll.config on mono).
+    /// Source-generated (LibraryImport) with runtime marshalling disabled:
+    /// every signature is blittable, so each call is a direct native call.
+    /// The library name "urocket" is resolved by <see cref="Library"/>.
     /// </summary>
-    public static unsafe class Native
+    public static unsafe partial class Native
     {
         public const string Lib = "urocket";
-        const CallingConvention Cc = CallingConvention.Cdecl;
 
         // ---- version and errors ----
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern uint urk_version();
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern IntPtr urk_version_string();
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern uint urk_abi_version();
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern IntPtr urk_strerror(int err);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern IntPtr urk_err_name(int err);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_probe(ulong* caps);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern IntPtr urk_cap_name(ulong cap);
+        [LibraryImport(Lib)] public static partial uint urk_version();
+        [LibraryImport(Lib)] public static partial IntPtr urk_version_string();
+        [LibraryImport(Lib)] public static partial uint urk_abi_version();
+        [LibraryImport(Lib)] public static partial IntPtr urk_strerror(int err);
+        [LibraryImport(Lib)] public static partial IntPtr urk_err_name(int err);
+        [LibraryImport(Lib)] public static partial int urk_probe(ulong* caps);
+        [LibraryImport(Lib)] public static partial IntPtr urk_cap_name(ulong cap);
 
         // ---- addresses ----
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_addr_parse(byte* host, ushort port, UrkAddr* @out);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_addr_format(UrkAddr* addr, byte* buf, uint cap);
+        [LibraryImport(Lib)] public static partial int urk_addr_parse(byte* host, ushort port, UrkAddr* @out);
+        [LibraryImport(Lib)] public static partial int urk_addr_format(UrkAddr* addr, byte* buf, uint cap);
 
         // ---- ring ----
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_ring_opts_init(UrkRingOpts* opts);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_ring_create(UrkRingOpts* opts, IntPtr* @out);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern void urk_ring_destroy(IntPtr ring);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_ring_enable(IntPtr ring);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_ring_fd(IntPtr ring);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_ring_info(IntPtr ring, UrkRingInfo* @out);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_ring_stats(IntPtr ring, UrkRingStats* @out);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_ring_register_eventfd(IntPtr ring, int efd);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_ring_unregister_eventfd(IntPtr ring);
+        [LibraryImport(Lib)] public static partial int urk_ring_opts_init(UrkRingOpts* opts);
+        [LibraryImport(Lib)] public static partial int urk_ring_create(UrkRingOpts* opts, IntPtr* @out);
+        [LibraryImport(Lib)] public static partial void urk_ring_destroy(IntPtr ring);
+        [LibraryImport(Lib)] public static partial int urk_ring_enable(IntPtr ring);
+        [LibraryImport(Lib)] public static partial int urk_ring_fd(IntPtr ring);
+        [LibraryImport(Lib)] public static partial int urk_ring_info(IntPtr ring, UrkRingInfo* @out);
+        [LibraryImport(Lib)] public static partial int urk_ring_stats(IntPtr ring, UrkRingStats* @out);
+        [LibraryImport(Lib)] public static partial int urk_ring_register_eventfd(IntPtr ring, int efd);
+        [LibraryImport(Lib)] public static partial int urk_ring_unregister_eventfd(IntPtr ring);
 
         // ---- provided-buffer ring ----
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_bufring_opts_init(UrkBufRingOpts* opts);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_bufring_create(IntPtr ring, UrkBufRingOpts* opts, IntPtr* @out);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern void urk_bufring_destroy(IntPtr br);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_bufring_buf(IntPtr br, uint bid, IntPtr* ptr);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_bufring_recycle(IntPtr br, ushort* bids, uint n);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_bufring_available(IntPtr br);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_bufring_group(IntPtr br);
+        [LibraryImport(Lib)] public static partial int urk_bufring_opts_init(UrkBufRingOpts* opts);
+        [LibraryImport(Lib)] public static partial int urk_bufring_create(IntPtr ring, UrkBufRingOpts* opts, IntPtr* @out);
+        [LibraryImport(Lib)] public static partial void urk_bufring_destroy(IntPtr br);
+        [LibraryImport(Lib)] public static partial int urk_bufring_buf(IntPtr br, uint bid, IntPtr* ptr);
+        [LibraryImport(Lib)] public static partial int urk_bufring_recycle(IntPtr br, ushort* bids, uint n);
+        [LibraryImport(Lib)] public static partial int urk_bufring_available(IntPtr br);
+        [LibraryImport(Lib)] public static partial int urk_bufring_group(IntPtr br);
 
         // ---- operations ----
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_prep_accept_multishot(IntPtr ring, int listen_fd, ulong user_data, uint flags);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_prep_recv_multishot(IntPtr ring, int fd, ushort group_id, ulong user_data, uint flags);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_prep_recv(IntPtr ring, int fd, void* buf, uint len, ulong user_data, uint flags);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_prep_send(IntPtr ring, int fd, void* buf, uint len, uint msg_flags, ulong user_data, uint flags);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_prep_sendv(IntPtr ring, int fd, UrkIovec* iov, uint iovcnt, uint msg_flags, ulong user_data, uint flags);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_prep_connect(IntPtr ring, int fd, UrkAddr* addr, ulong user_data, uint flags);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_prep_close(IntPtr ring, int fd, ulong user_data, uint flags);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_prep_shutdown(IntPtr ring, int fd, int how, ulong user_data, uint flags);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_prep_cancel(IntPtr ring, ulong target_user_data, ulong user_data, uint flags);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_prep_cancel_fd(IntPtr ring, int fd, ulong user_data, uint flags);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_prep_timeout(IntPtr ring, ulong timeout_ns, uint count, ulong user_data, uint flags);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_prep_msg_ring(IntPtr ring, int target_ring_fd, int res, ulong target_user_data, ulong user_data, uint flags);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_prep_nop(IntPtr ring, ulong user_data, uint flags);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_ring_submit(IntPtr ring);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_ring_complete(IntPtr ring, UrkCqe* @out, uint max, uint min_complete, long timeout_ns);
+        [LibraryImport(Lib)] public static partial int urk_prep_accept_multishot(IntPtr ring, int listen_fd, ulong user_data, uint flags);
+        [LibraryImport(Lib)] public static partial int urk_prep_recv_multishot(IntPtr ring, int fd, ushort group_id, ulong user_data, uint flags);
+        [LibraryImport(Lib)] public static partial int urk_prep_recv(IntPtr ring, int fd, void* buf, uint len, ulong user_data, uint flags);
+        [LibraryImport(Lib)] public static partial int urk_prep_send(IntPtr ring, int fd, void* buf, uint len, uint msg_flags, ulong user_data, uint flags);
+        [LibraryImport(Lib)] public static partial int urk_prep_sendv(IntPtr ring, int fd, UrkIovec* iov, uint iovcnt, uint msg_flags, ulong user_data, uint flags);
+        [LibraryImport(Lib)] public static partial int urk_prep_connect(IntPtr ring, int fd, UrkAddr* addr, ulong user_data, uint flags);
+        [LibraryImport(Lib)] public static partial int urk_prep_close(IntPtr ring, int fd, ulong user_data, uint flags);
+        [LibraryImport(Lib)] public static partial int urk_prep_shutdown(IntPtr ring, int fd, int how, ulong user_data, uint flags);
+        [LibraryImport(Lib)] public static partial int urk_prep_cancel(IntPtr ring, ulong target_user_data, ulong user_data, uint flags);
+        [LibraryImport(Lib)] public static partial int urk_prep_cancel_fd(IntPtr ring, int fd, ulong user_data, uint flags);
+        [LibraryImport(Lib)] public static partial int urk_prep_timeout(IntPtr ring, ulong timeout_ns, uint count, ulong user_data, uint flags);
+        [LibraryImport(Lib)] public static partial int urk_prep_msg_ring(IntPtr ring, int target_ring_fd, int res, ulong target_user_data, ulong user_data, uint flags);
+        [LibraryImport(Lib)] public static partial int urk_prep_nop(IntPtr ring, ulong user_data, uint flags);
+        [LibraryImport(Lib)] public static partial int urk_ring_submit(IntPtr ring);
+        [LibraryImport(Lib)] public static partial int urk_ring_complete(IntPtr ring, UrkCqe* @out, uint max, uint min_complete, long timeout_ns);
 
         // ---- engine ----
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_engine_opts_init(UrkEngineOpts* opts);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_callbacks_init(UrkCallbacks* cbs);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_engine_create(UrkEngineOpts* opts, IntPtr* @out);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_engine_start(IntPtr e, UrkCallbacks* cbs);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_engine_stop(IntPtr e, uint drain_ms);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern void urk_engine_destroy(IntPtr e);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_engine_port(IntPtr e);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_engine_reactor_count(IntPtr e);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_engine_reactor(IntPtr e, uint index, IntPtr* @out);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_engine_stats(IntPtr e, UrkEngineStats* @out);
+        [LibraryImport(Lib)] public static partial int urk_engine_opts_init(UrkEngineOpts* opts);
+        [LibraryImport(Lib)] public static partial int urk_callbacks_init(UrkCallbacks* cbs);
+        [LibraryImport(Lib)] public static partial int urk_engine_create(UrkEngineOpts* opts, IntPtr* @out);
+        [LibraryImport(Lib)] public static partial int urk_engine_start(IntPtr e, UrkCallbacks* cbs);
+        [LibraryImport(Lib)] public static partial int urk_engine_stop(IntPtr e, uint drain_ms);
+        [LibraryImport(Lib)] public static partial void urk_engine_destroy(IntPtr e);
+        [LibraryImport(Lib)] public static partial int urk_engine_port(IntPtr e);
+        [LibraryImport(Lib)] public static partial int urk_engine_reactor_count(IntPtr e);
+        [LibraryImport(Lib)] public static partial int urk_engine_reactor(IntPtr e, uint index, IntPtr* @out);
+        [LibraryImport(Lib)] public static partial int urk_engine_stats(IntPtr e, UrkEngineStats* @out);
 
         // ---- reactors (pull mode) ----
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_reactor_poll(IntPtr r, UrkEvent* events, uint max, int timeout_ms);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_reactor_fd(IntPtr r);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_reactor_flush(IntPtr r);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_reactor_wake(IntPtr r);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_reactor_release(IntPtr r, uint* bufs, uint n);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_send(IntPtr r, ulong conn, void* data, uint len, uint flags, ulong tag);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_send_batch(IntPtr r, UrkSendReq* reqs, uint n);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_close(IntPtr r, ulong conn, uint abort);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_conn_pause_recv(IntPtr r, ulong conn, uint pause);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_shutdown_write(IntPtr r, ulong conn);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_reactor_connect(IntPtr r, UrkAddr* addr, ulong tag, ulong* @out);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_conn_peer(IntPtr r, ulong conn, UrkAddr* @out);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_conn_set_user(IntPtr r, ulong conn, ulong user);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_conn_user(IntPtr r, ulong conn, ulong* user);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_reactor_stats(IntPtr r, UrkReactorStats* @out);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_reactor_index(IntPtr r);
+        [LibraryImport(Lib)] public static partial int urk_reactor_poll(IntPtr r, UrkEvent* events, uint max, int timeout_ms);
+        [LibraryImport(Lib)] public static partial int urk_reactor_fd(IntPtr r);
+        [LibraryImport(Lib)] public static partial int urk_reactor_flush(IntPtr r);
+        [LibraryImport(Lib)] public static partial int urk_reactor_wake(IntPtr r);
+        [LibraryImport(Lib)] public static partial int urk_reactor_release(IntPtr r, uint* bufs, uint n);
+        [LibraryImport(Lib)] public static partial int urk_send(IntPtr r, ulong conn, void* data, uint len, uint flags, ulong tag);
+        [LibraryImport(Lib)] public static partial int urk_send_batch(IntPtr r, UrkSendReq* reqs, uint n);
+        [LibraryImport(Lib)] public static partial int urk_close(IntPtr r, ulong conn, uint abort);
+        [LibraryImport(Lib)] public static partial int urk_conn_pause_recv(IntPtr r, ulong conn, uint pause);
+        [LibraryImport(Lib)] public static partial int urk_shutdown_write(IntPtr r, ulong conn);
+        [LibraryImport(Lib)] public static partial int urk_reactor_connect(IntPtr r, UrkAddr* addr, ulong tag, ulong* @out);
+        [LibraryImport(Lib)] public static partial int urk_conn_peer(IntPtr r, ulong conn, UrkAddr* @out);
+        [LibraryImport(Lib)] public static partial int urk_conn_set_user(IntPtr r, ulong conn, ulong user);
+        [LibraryImport(Lib)] public static partial int urk_conn_user(IntPtr r, ulong conn, ulong* user);
+        [LibraryImport(Lib)] public static partial int urk_reactor_stats(IntPtr r, UrkReactorStats* @out);
+        [LibraryImport(Lib)] public static partial int urk_reactor_index(IntPtr r);
 
         // ---- load generator ----
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_loadgen_opts_init(UrkLoadGenOpts* opts);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_loadgen_create(UrkLoadGenOpts* opts, IntPtr* @out);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_loadgen_run(IntPtr lg);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_loadgen_stop(IntPtr lg);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_loadgen_result(IntPtr lg, UrkLoadGenResult* @out);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_loadgen_percentile(IntPtr lg, uint q_ppm, ulong* ns);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern int urk_loadgen_timeline(IntPtr lg, UrkLoadGenSecond* @out, uint max);
-        [DllImport(Lib, CallingConvention = Cc, ExactSpelling = true)] public static extern void urk_loadgen_destroy(IntPtr lg);
+        [LibraryImport(Lib)] public static partial int urk_loadgen_opts_init(UrkLoadGenOpts* opts);
+        [LibraryImport(Lib)] public static partial int urk_loadgen_create(UrkLoadGenOpts* opts, IntPtr* @out);
+        [LibraryImport(Lib)] public static partial int urk_loadgen_run(IntPtr lg);
+        [LibraryImport(Lib)] public static partial int urk_loadgen_stop(IntPtr lg);
+        [LibraryImport(Lib)] public static partial int urk_loadgen_result(IntPtr lg, UrkLoadGenResult* @out);
+        [LibraryImport(Lib)] public static partial int urk_loadgen_percentile(IntPtr lg, uint q_ppm, ulong* ns);
+        [LibraryImport(Lib)] public static partial int urk_loadgen_timeline(IntPtr lg, UrkLoadGenSecond* @out, uint max);
+        [LibraryImport(Lib)] public static partial void urk_loadgen_destroy(IntPtr lg);
     }
-
-    // Native-mode callback signatures (urk_callbacks_t). Delegates passed to
-    // native code must be kept alive by the caller for as long as the engine runs.
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    public delegate void UrkOnOpen(IntPtr r, ulong conn, IntPtr peer, ulong tag, IntPtr user);
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    public delegate int UrkOnData(IntPtr r, ulong conn, IntPtr data, uint len, uint buf, IntPtr user);
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    public delegate void UrkOnWritable(IntPtr r, ulong conn, IntPtr user);
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    public delegate void UrkOnClose(IntPtr r, ulong conn, int reason, IntPtr user);
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    public delegate void UrkOnSendDone(IntPtr r, ulong conn, int res, ulong tag, IntPtr user);
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    public delegate void UrkOnConnectFailed(IntPtr r, ulong conn, int res, ulong tag, IntPtr user);
 }

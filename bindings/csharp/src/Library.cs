@@ -1,5 +1,8 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
+using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Net;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -8,39 +11,176 @@ using Urocket.Interop;
 namespace Urocket
 {
     /// <summary>
-    /// The loaded native library: version, ABI check, kernel capabilities.
-    /// Every wrapper calls <see cref="Initialize"/> before its first native call,
-    /// so a library with another ABI is refused before any struct crosses.
+    /// The loaded native library: where it was found, its version, the ABI
+    /// check, kernel capabilities. Every wrapper calls <see cref="Initialize"/>
+    /// before its first native call, so a library with another ABI is refused
+    /// before any struct crosses.
     /// </summary>
+    /// <remarks>
+    /// Where the library is looked for, in order (the first that loads wins):
+    /// the file named by the <c>URK_LIBRARY</c> environment variable (then
+    /// nothing else is tried); <c>liburocket.so</c> and <c>liburocket.so.0</c>
+    /// next to the application; the NuGet package's
+    /// <c>runtimes/linux-x64/native/</c> (below the application and in the
+    /// host's native search directories); finally <c>liburocket.so.0</c> and
+    /// <c>liburocket.so</c> through the system's search path
+    /// (<c>LD_LIBRARY_PATH</c>, ld.so.cache). A failure throws
+    /// <see cref="DllNotFoundException"/> naming every place tried.
+    /// </remarks>
     public static class Library
     {
         /// <summary>URK_ABI_VERSION this binding was written against.</summary>
         public const uint ExpectedAbi = UrkConst.URK_ABI_VERSION;
+        /// <summary>Environment variable naming the library file to load.</summary>
+        public const string EnvironmentVariable = "URK_LIBRARY";
 
         static readonly object gate = new object();
         static volatile bool ready;
+        static IntPtr loaded;
+        static string loadedPath;
+        static Exception failure;
+
+#pragma warning disable CA2255 // a library registering the resolver for its own P/Invokes: the intended use
+        [ModuleInitializer]
+#pragma warning restore CA2255
+        internal static void RegisterResolver()
+        {
+            NativeLibrary.SetDllImportResolver(typeof(Library).Assembly, Resolve);
+        }
+
+        static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
+        {
+            if (name != Native.Lib)
+                return IntPtr.Zero;
+            return Load();
+        }
+
+        /// <summary>Path of the loaded library (loads it if needed).</summary>
+        public static string LoadedPath { get { Load(); return loadedPath; } }
+
+        static IntPtr Load()
+        {
+            if (loaded != IntPtr.Zero)
+                return loaded;
+            lock (gate)
+            {
+                if (loaded != IntPtr.Zero)
+                    return loaded;
+                if (failure != null)
+                    throw Rethrowable(failure);
+                try
+                {
+                    var (h, p) = Probe(Environment.GetEnvironmentVariable(EnvironmentVariable), AppContext.BaseDirectory,
+                                       AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") as string);
+                    loadedPath = p;
+                    loaded = h;
+                    return h;
+                }
+                catch (Exception ex)
+                {
+                    failure = ex;
+                    throw;
+                }
+            }
+        }
+
+        static Exception Rethrowable(Exception e)
+        {
+            if (e is AbiMismatchException)
+                return new AbiMismatchException(e.Message);
+            return new DllNotFoundException(e.Message);
+        }
+
+        /// <summary>Finds, loads and checks the library (see the class remarks);
+        /// returns its handle and path. Internal for the tests.</summary>
+        internal static (IntPtr Handle, string Path) Probe(string env, string baseDir, string hostDirs)
+        {
+            var tried = new List<string>();
+            if (!string.IsNullOrEmpty(env))
+            {
+                if (TryLoadFile(env, tried, out IntPtr h))
+                    return (Check(h, env), env);
+                throw new DllNotFoundException("liburocket: " + EnvironmentVariable + " names a library that does not load: "
+                                               + string.Join("; ", tried));
+            }
+            var files = new List<string>();
+            if (!string.IsNullOrEmpty(baseDir))
+            {
+                files.Add(Path.Combine(baseDir, "liburocket.so"));
+                files.Add(Path.Combine(baseDir, "liburocket.so.0"));
+                files.Add(Path.Combine(baseDir, "runtimes", "linux-x64", "native", "liburocket.so"));
+            }
+            if (!string.IsNullOrEmpty(hostDirs))
+                foreach (var d in hostDirs.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+                {
+                    string f = Path.Combine(d, "liburocket.so");
+                    if (!files.Contains(f))
+                        files.Add(f);
+                }
+            foreach (var f in files)
+                if (TryLoadFile(f, tried, out IntPtr h))
+                    return (Check(h, f), f);
+            foreach (var soname in new[] { "liburocket.so.0", "liburocket.so" })
+            {
+                if (NativeLibrary.TryLoad(soname, out IntPtr h))
+                    return (Check(h, soname + " (system search path)"), soname);
+                tried.Add(soname + " on the system search path (LD_LIBRARY_PATH, ld.so.cache, /lib, /usr/lib): not found");
+            }
+            throw new DllNotFoundException("liburocket could not be found. Looked in: " + string.Join("; ", tried)
+                + ". Set " + EnvironmentVariable + " to the library's path, or install liburocket.so.0.");
+        }
+
+        static bool TryLoadFile(string file, List<string> tried, out IntPtr h)
+        {
+            h = IntPtr.Zero;
+            if (!File.Exists(file))
+            {
+                tried.Add(file + " (no such file)");
+                return false;
+            }
+            try
+            {
+                h = NativeLibrary.Load(file);
+                return true;
+            }
+            catch (Exception ex) when (ex is DllNotFoundException || ex is BadImageFormatException)
+            {
+                tried.Add(file + " (" + ex.Message + ")");
+                return false;
+            }
+        }
+
+        /// <summary>The ABI check, done on the raw exports before any P/Invoke binds.</summary>
+        static unsafe IntPtr Check(IntPtr h, string where)
+        {
+            if (!NativeLibrary.TryGetExport(h, "urk_abi_version", out IntPtr abiFn) ||
+                !NativeLibrary.TryGetExport(h, "urk_version", out IntPtr verFn))
+            {
+                NativeLibrary.Free(h);
+                throw new AbiMismatchException(where + " is not liburocket (it lacks urk_abi_version/urk_version)");
+            }
+            uint abi = ((delegate* unmanaged<uint>)abiFn)();
+            uint v = ((delegate* unmanaged<uint>)verFn)();
+            string have = string.Format("{0}.{1}.{2}", v >> 16, (v >> 8) & 0xff, v & 0xff);
+            if (abi != ExpectedAbi || (v >> 16) != UrkConst.URK_VERSION_MAJOR)
+            {
+                NativeLibrary.Free(h);
+                throw new AbiMismatchException(string.Format(
+                    "{0}: liburocket {1} (ABI {2}) loaded, this binding needs ABI {3} (liburocket {4}.x, built against {4}.{5}.{6})",
+                    where, have, abi, ExpectedAbi, UrkConst.URK_VERSION_MAJOR, UrkConst.URK_VERSION_MINOR, UrkConst.URK_VERSION_PATCH));
+            }
+            return h;
+        }
 
         /// <summary>Loads the library and checks its ABI and major version
-        /// (AbiMismatchException otherwise). Cheap after the first call.</summary>
+        /// (DllNotFoundException or AbiMismatchException otherwise). Cheap
+        /// after the first call.</summary>
         public static void Initialize()
         {
             if (ready)
                 return;
-            lock (gate)
-            {
-                if (ready)
-                    return;
-                uint abi = Native.urk_abi_version();
-                if (abi != ExpectedAbi)
-                    throw new AbiMismatchException(string.Format(
-                        "liburocket ABI {0} loaded, this binding needs ABI {1}", abi, ExpectedAbi));
-                uint v = Native.urk_version();
-                if ((v >> 16) != UrkConst.URK_VERSION_MAJOR)
-                    throw new AbiMismatchException(string.Format(
-                        "liburocket {0} loaded, this binding needs major version {1}",
-                        VersionString, UrkConst.URK_VERSION_MAJOR));
-                ready = true;
-            }
+            Load();
+            ready = true;
         }
 
         /// <summary>(major, minor, patch) of the loaded library.</summary>
@@ -48,13 +188,16 @@ namespace Urocket
         {
             get
             {
+                Initialize();
                 uint v = Native.urk_version();
                 return new Version((int)(v >> 16), (int)((v >> 8) & 0xff), (int)(v & 0xff));
             }
         }
 
-        public static string VersionString { get { return Marshal.PtrToStringAnsi(Native.urk_version_string()); } }
-        public static uint AbiVersion { get { return Native.urk_abi_version(); } }
+        /// <summary>"0.1.0": the loaded library's version string.</summary>
+        public static string VersionString { get { Initialize(); return Marshal.PtrToStringAnsi(Native.urk_version_string()); } }
+        /// <summary>URK_ABI_VERSION of the loaded library.</summary>
+        public static uint AbiVersion { get { Initialize(); return Native.urk_abi_version(); } }
 
         /// <summary>URK_CAP_* bits of the running kernel.</summary>
         public static unsafe ulong Capabilities

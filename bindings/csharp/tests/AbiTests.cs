@@ -8,10 +8,11 @@ using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Urocket.Interop;
+using Xunit;
 
 namespace Urocket.Tests
 {
-    public static class AbiTests
+    public class AbiTests
     {
         static object facts;
 
@@ -21,9 +22,9 @@ namespace Urocket.Tests
             {
                 if (facts == null)
                 {
-                    if (TestRunner.FactsPath == null)
+                    if (TestEnv.FactsPath == null)
                         throw new AssertionException("run with --facts tests/abi/abi_facts.json");
-                    facts = Json.Parse(File.ReadAllText(TestRunner.FactsPath));
+                    facts = Json.Parse(File.ReadAllText(TestEnv.FactsPath));
                 }
                 return facts;
             }
@@ -78,22 +79,22 @@ namespace Urocket.Tests
             return b.FullName + new string('*', stars);
         }
 
-        [Test]
+        [Fact]
         public static void LibraryVersionAndAbi()
         {
             Library.Initialize();
-            Assert.Equal((ulong)UrkConst.URK_ABI_VERSION, (ulong)Json.Get(Facts, "abi_version"), "facts abi_version");
-            Assert.Equal(UrkConst.URK_ABI_VERSION, Library.AbiVersion, "loaded library ABI");
+            Check.Equal((ulong)UrkConst.URK_ABI_VERSION, (ulong)Json.Get(Facts, "abi_version"), "facts abi_version");
+            Check.Equal(UrkConst.URK_ABI_VERSION, Library.AbiVersion, "loaded library ABI");
             var v = Library.Version;
-            Assert.Equal((int)UrkConst.URK_VERSION_MAJOR, v.Major, "major");
-            Assert.Equal((int)UrkConst.URK_VERSION_MINOR, v.Minor, "minor");
-            Assert.Equal((int)UrkConst.URK_VERSION_PATCH, v.Build, "patch");
-            Assert.Equal(string.Format("{0}.{1}.{2}", v.Major, v.Minor, v.Build), Library.VersionString, "version string");
-            Assert.Equal(UrkConst.URK_VERSION_NUMBER, Native.urk_version(), "urk_version()");
-            Assert.True(Library.CapabilityNames.Contains("multishot_accept"), "kernel has multishot accept");
+            Check.Equal((int)UrkConst.URK_VERSION_MAJOR, v.Major, "major");
+            Check.Equal((int)UrkConst.URK_VERSION_MINOR, v.Minor, "minor");
+            Check.Equal((int)UrkConst.URK_VERSION_PATCH, v.Build, "patch");
+            Check.Equal(string.Format("{0}.{1}.{2}", v.Major, v.Minor, v.Build), Library.VersionString, "version string");
+            Check.Equal(UrkConst.URK_VERSION_NUMBER, Native.urk_version(), "urk_version()");
+            Check.True(Library.CapabilityNames.Contains("multishot_accept"), "kernel has multishot accept");
         }
 
-        [Test]
+        [Fact]
         public static void ConstantsMatchTheHeader()
         {
             var fields = typeof(UrkConst).GetFields(BindingFlags.Public | BindingFlags.Static)
@@ -102,16 +103,16 @@ namespace Urocket.Tests
             foreach (var kv in consts)
             {
                 FieldInfo f;
-                Assert.True(fields.TryGetValue(kv.Key, out f), "UrkConst lacks " + kv.Key);
+                Check.True(fields.TryGetValue(kv.Key, out f), "UrkConst lacks " + kv.Key);
                 ulong actual = Convert.ToUInt64(f.GetRawConstantValue());
-                Assert.Equal((ulong)kv.Value, actual, kv.Key);
+                Check.Equal((ulong)kv.Value, actual, kv.Key);
             }
             var extra = fields.Keys.Except(consts.Select(kv => kv.Key)).ToList();
-            Assert.True(extra.Count == 0, "UrkConst has constants the header lacks: " + string.Join(", ", extra));
-            Assert.True(consts.Count > 60, "sanity: the whole header was read");
+            Check.True(extra.Count == 0, "UrkConst has constants the header lacks: " + string.Join(", ", extra));
+            Check.True(consts.Count > 60, "sanity: the whole header was read");
         }
 
-        [Test]
+        [Fact]
         public static void StructLayoutsMatchTheHeader()
         {
             var structs = StructsByCName();
@@ -120,87 +121,98 @@ namespace Urocket.Tests
             foreach (var kv in cstructs)
             {
                 Type t;
-                Assert.True(structs.TryGetValue(kv.Key, out t), "no C# struct for " + kv.Key);
-                Assert.Equal((int)(ulong)Json.Get(kv.Value, "size"), Marshal.SizeOf(t), kv.Key + " size");
+                Check.True(structs.TryGetValue(kv.Key, out t), "no C# struct for " + kv.Key);
+                Check.Equal((int)(ulong)Json.Get(kv.Value, "size"), Marshal.SizeOf(t), kv.Key + " size");
                 var cfields = Json.Arr(Json.Get(kv.Value, "fields"));
                 var mfields = t.GetFields(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance);
-                Assert.Equal(cfields.Count, mfields.Length, kv.Key + " field count");
+                Check.Equal(cfields.Count, mfields.Length, kv.Key + " field count");
                 foreach (var cf in cfields)
                 {
                     string name = (string)Json.Get(cf, "name");
                     string ctype = (string)Json.Get(cf, "type");
                     var f = t.GetField(name);
-                    Assert.True(f != null, kv.Key + " lacks field " + name);
+                    Check.True(f != null, kv.Key + " lacks field " + name);
                     string where = kv.Key + "." + name;
-                    Assert.Equal((long)(ulong)Json.Get(cf, "offset"), Marshal.OffsetOf(t, name).ToInt64(), where + " offset");
+                    Check.Equal((long)(ulong)Json.Get(cf, "offset"), Marshal.OffsetOf(t, name).ToInt64(), where + " offset");
                     var fo = (FieldOffsetAttribute)f.GetCustomAttributes(typeof(FieldOffsetAttribute), false).FirstOrDefault();
-                    Assert.True(fo != null && fo.Value == (int)(ulong)Json.Get(cf, "offset"), where + " [FieldOffset]");
+                    Check.True(fo != null && fo.Value == (int)(ulong)Json.Get(cf, "offset"), where + " [FieldOffset]");
                     int size = (int)(ulong)Json.Get(cf, "size");
                     var fixedBuf = (FixedBufferAttribute)f.GetCustomAttributes(typeof(FixedBufferAttribute), false).FirstOrDefault();
                     if (ctype.EndsWith("]"))
                     {
-                        Assert.True(fixedBuf != null, where + " should be a fixed buffer");
+                        Check.True(fixedBuf != null, where + " should be a fixed buffer");
                         string elem = ctype.Substring(0, ctype.IndexOf('['));
                         int count = int.Parse(ctype.Substring(ctype.IndexOf('[') + 1).TrimEnd(']'));
-                        Assert.Equal(Scalars[elem], fixedBuf.ElementType, where + " element type");
-                        Assert.Equal(count, fixedBuf.Length, where + " length");
-                        Assert.Equal(size, Marshal.SizeOf(fixedBuf.ElementType) * fixedBuf.Length, where + " size");
+                        Check.Equal(Scalars[elem], fixedBuf.ElementType, where + " element type");
+                        Check.Equal(count, fixedBuf.Length, where + " length");
+                        Check.Equal(size, Marshal.SizeOf(fixedBuf.ElementType) * fixedBuf.Length, where + " size");
                     }
                     else if (ctype.Contains("*"))
                     {
-                        Assert.Equal(typeof(IntPtr), f.FieldType, where + " type (pointer)");
-                        Assert.Equal(size, IntPtr.Size, where + " size");
+                        Check.Equal(typeof(IntPtr), f.FieldType, where + " type (pointer)");
+                        Check.Equal(size, IntPtr.Size, where + " size");
                     }
                     else
                     {
-                        Assert.Equal(Scalars[ctype], f.FieldType, where + " type");
-                        Assert.Equal(size, Marshal.SizeOf(f.FieldType), where + " size");
+                        Check.Equal(Scalars[ctype], f.FieldType, where + " type");
+                        Check.Equal(size, Marshal.SizeOf(f.FieldType), where + " size");
                     }
                     checkedFields++;
                 }
             }
             var extra = structs.Keys.Except(cstructs.Select(kv => kv.Key)).ToList();
-            Assert.True(extra.Count == 0, "C# structs the header lacks: " + string.Join(", ", extra));
-            Assert.True(checkedFields > 100, "sanity: every field compared");
+            Check.True(extra.Count == 0, "C# structs the header lacks: " + string.Join(", ", extra));
+            Check.True(checkedFields > 100, "sanity: every field compared");
         }
 
-        [Test]
+        [Fact]
         public static void FunctionSignaturesMatchTheHeader()
         {
             var structs = StructsByCName();
             var natives = typeof(Native).GetMethods(BindingFlags.Public | BindingFlags.Static)
-                .Where(m => (m.Attributes & MethodAttributes.PinvokeImpl) != 0)
+                .Where(m => m.GetCustomAttribute<LibraryImportAttribute>() != null)
                 .ToDictionary(m => m.Name);
             var cfuncs = Json.Arr(Json.Get(Facts, "functions"));
             foreach (var cf in cfuncs)
             {
                 string name = (string)Json.Get(cf, "name");
                 MethodInfo m;
-                Assert.True(natives.TryGetValue(name, out m), "Native lacks " + name);
+                Check.True(natives.TryGetValue(name, out m), "Native lacks " + name);
                 string ret = (string)Json.Get(cf, "ret");
                 string want = ret.Contains("*") ? typeof(IntPtr).FullName : Expected(ret, structs);
-                Assert.Equal(want, m.ReturnType.FullName, name + " return type");
+                Check.Equal(want, m.ReturnType.FullName, name + " return type");
                 var cparams = Json.Arr(Json.Get(cf, "params"));
                 var mparams = m.GetParameters();
-                Assert.Equal(cparams.Count, mparams.Length, name + " parameter count");
+                Check.Equal(cparams.Count, mparams.Length, name + " parameter count");
                 for (int i = 0; i < cparams.Count; i++)
-                    Assert.Equal(Expected((string)Json.Get(cparams[i], "type"), structs),
+                    Check.Equal(Expected((string)Json.Get(cparams[i], "type"), structs),
                                  mparams[i].ParameterType.FullName,
                                  name + " parameter " + Json.Get(cparams[i], "name"));
             }
             var extra = natives.Keys.Except(cfuncs.Select(cf => (string)Json.Get(cf, "name"))).ToList();
-            Assert.True(extra.Count == 0, "Native declares functions the header lacks: " + string.Join(", ", extra));
+            Check.True(extra.Count == 0, "Native declares functions the header lacks: " + string.Join(", ", extra));
         }
 
-        [Test]
-        public static void CallbackDelegatesMatchTheHeader()
+        [Fact]
+        public static void AllNativeFunctionsAreSourceGenerated()
+        {
+            // No runtime marshalling anywhere: every import is declared with
+            // LibraryImport (all blittable, so the generator emits a direct call).
+            var classic = typeof(Native).GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly)
+                .Where(m => m.GetCustomAttribute<LibraryImportAttribute>() == null).Select(m => m.Name).ToList();
+            Check.True(classic.Count == 0, "imports not declared with LibraryImport: " + string.Join(", ", classic));
+            Check.True(typeof(Native).Assembly.GetCustomAttribute<DisableRuntimeMarshallingAttribute>() != null,
+                       "[assembly: DisableRuntimeMarshalling]");
+        }
+
+        [Fact]
+        public static void CallbacksMatchTheHeader()
         {
             var structs = StructsByCName();
-            var delegates = new Dictionary<string, Type>
+            var names = new Dictionary<string, string>
             {
-                { "on_open", typeof(UrkOnOpen) }, { "on_data", typeof(UrkOnData) },
-                { "on_writable", typeof(UrkOnWritable) }, { "on_close", typeof(UrkOnClose) },
-                { "on_send_done", typeof(UrkOnSendDone) }, { "on_connect_failed", typeof(UrkOnConnectFailed) },
+                { "on_open", "OnOpen" }, { "on_data", "OnData" }, { "on_writable", "OnWritable" },
+                { "on_close", "OnClose" }, { "on_send_done", "OnSendDone" }, { "on_connect_failed", "OnConnectFailed" },
             };
             var cb = Json.Obj(Json.Get(Facts, "structs")).First(kv => kv.Key == "urk_callbacks_t").Value;
             int seen = 0;
@@ -210,24 +222,22 @@ namespace Urocket.Tests
                 if (!ctype.Contains("(*)"))
                     continue;
                 string name = (string)Json.Get(cf, "name");
-                Type d;
-                Assert.True(delegates.TryGetValue(name, out d), "no delegate for " + name);
-                var invoke = d.GetMethod("Invoke");
+                string method;
+                Check.True(names.TryGetValue(name, out method), "no callback for " + name);
+                var m = typeof(NativeCallbacks).GetMethod(method);
+                Check.True(m != null, "NativeCallbacks lacks " + method);
+                Check.True(m.GetCustomAttribute<UnmanagedCallersOnlyAttribute>() != null, method + " is [UnmanagedCallersOnly]");
                 string ret = ctype.Substring(0, ctype.IndexOf("(*)")).Trim();
-                Assert.Equal(Expected(ret, structs), invoke.ReturnType.FullName, name + " return");
+                Check.Equal(Expected(ret, structs), m.ReturnType.FullName, name + " return");
                 string plist = ctype.Substring(ctype.IndexOf("(*)(") + 4).TrimEnd(')');
                 var cparams = plist.Split(',').Select(p => p.Trim()).ToList();
-                var mparams = invoke.GetParameters();
-                Assert.Equal(cparams.Count, mparams.Length, name + " parameter count");
+                var mparams = m.GetParameters();
+                Check.Equal(cparams.Count, mparams.Length, name + " parameter count");
                 for (int i = 0; i < cparams.Count; i++)
-                {
-                    // Callback parameters are pointers as IntPtr (no unsafe delegates).
-                    string want = cparams[i].Contains("*") ? typeof(IntPtr).FullName : Expected(cparams[i], structs);
-                    Assert.Equal(want, mparams[i].ParameterType.FullName, name + " parameter " + i);
-                }
+                    Check.Equal(Expected(cparams[i], structs), mparams[i].ParameterType.FullName, name + " parameter " + i);
                 seen++;
             }
-            Assert.Equal(delegates.Count, seen, "callbacks compared");
+            Check.Equal(names.Count, seen, "callbacks compared");
         }
     }
 }

@@ -5,34 +5,35 @@ using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
 using Urocket.Interop;
+using Xunit;
 
 namespace Urocket.Tests
 {
-    public static class ErrorTests
+    public class ErrorTests
     {
-        [Test]
+        [Fact]
         public static void ExceptionCarriesErrnoNameAndMessage()
         {
-            var ex = Assert.Throws<UrkArgumentException>(() => Address.Parse("localhost", 80), "names are not resolved");
-            Assert.Equal(Errno.EINVAL, ex.Errno, "errno");
-            Assert.Equal("EINVAL", ex.Name, "name");
-            Assert.Equal("urk_addr_parse", ex.Function, "function");
-            Assert.True(ex.Message.Contains(UrkException.StrError(-Errno.EINVAL)), "message from urk_strerror: " + ex.Message);
-            Assert.Equal("URK_ESTALE_ID", UrkException.ErrName(-UrkConst.URK_ESTALE_ID), "shim code name");
-            Assert.Equal("UNKNOWN", UrkException.ErrName(-999999), "unknown code");
-            Assert.True(UrkException.From(int.MinValue, null) != null, "INT_MIN does not overflow");
+            var ex = Check.Throws<UrkArgumentException>(() => Address.Parse("localhost", 80), "names are not resolved");
+            Check.Equal(Errno.EINVAL, ex.Errno, "errno");
+            Check.Equal("EINVAL", ex.Name, "name");
+            Check.Equal("urk_addr_parse", ex.Function, "function");
+            Check.True(ex.Message.Contains(UrkException.StrError(-Errno.EINVAL)), "message from urk_strerror: " + ex.Message);
+            Check.Equal("URK_ESTALE_ID", UrkException.ErrName(-UrkConst.URK_ESTALE_ID), "shim code name");
+            Check.Equal("UNKNOWN", UrkException.ErrName(-999999), "unknown code");
+            Check.True(UrkException.From(int.MinValue, null) != null, "INT_MIN does not overflow");
         }
 
-        [Test]
+        [Fact]
         public static void ShimCodesMapToTheirExceptions()
         {
-            Assert.True(UrkException.From(-UrkConst.URK_ESTALE_ID, "x") is StaleConnectionException, "ESTALE_ID");
-            Assert.True(UrkException.From(-UrkConst.URK_ECLOSING, "x") is ConnectionClosingException, "ECLOSING");
-            Assert.True(UrkException.From(-UrkConst.URK_ENOTSUP, "x") is KernelNotSupportedException, "ENOTSUP");
-            Assert.True(UrkException.From(-UrkConst.URK_ESTATE, "x") is InvalidEngineStateException, "ESTATE");
-            Assert.True(UrkException.From(-UrkConst.URK_ETHREAD, "x") is WrongThreadException, "ETHREAD");
-            Assert.True(UrkException.From(-UrkConst.URK_EFRAMING, "x") is FramingException, "EFRAMING");
-            Assert.True(UrkException.From(-Errno.EAGAIN, "x") is WouldBlockException, "EAGAIN");
+            Check.True(UrkException.From(-UrkConst.URK_ESTALE_ID, "x") is StaleConnectionException, "ESTALE_ID");
+            Check.True(UrkException.From(-UrkConst.URK_ECLOSING, "x") is ConnectionClosingException, "ECLOSING");
+            Check.True(UrkException.From(-UrkConst.URK_ENOTSUP, "x") is KernelNotSupportedException, "ENOTSUP");
+            Check.True(UrkException.From(-UrkConst.URK_ESTATE, "x") is InvalidEngineStateException, "ESTATE");
+            Check.True(UrkException.From(-UrkConst.URK_ETHREAD, "x") is WrongThreadException, "ETHREAD");
+            Check.True(UrkException.From(-UrkConst.URK_EFRAMING, "x") is FramingException, "EFRAMING");
+            Check.True(UrkException.From(-Errno.EAGAIN, "x") is WouldBlockException, "EAGAIN");
         }
 
         static unsafe int NullCalls(int which)
@@ -45,28 +46,28 @@ namespace Urocket.Tests
             }
         }
 
-        [Test]
+        [Fact]
         public static void BadArguments()
         {
-            Assert.Equal(-Errno.EINVAL, NullCalls(0), "NULL options");
-            Assert.Equal(-Errno.EINVAL, NullCalls(1), "NULL out");
-            Assert.Equal(-Errno.EINVAL, NullCalls(2), "NULL reactor");
-            Assert.Throws<UrkArgumentException>(() => Ring.Create(new RingOptions { SqEntries = 3 }), "sq entries not a power of two");
-            Assert.Throws<UrkArgumentException>(() => Engine.Create(new EngineOptions { Reactors = 65 }), "too many reactors");
-            Assert.Throws<UrkArgumentException>(() => Engine.Create(new EngineOptions { Host = "1.2.3" }), "bad host");
-            Assert.Throws<UrkArgumentException>(() => LoadGen.Create(new LoadGenOptions { Port = 0, Request = new byte[1], DurationMs = 1 }), "port 0");
-            Assert.Throws<ArgumentException>(() => UrkServer.Start(new EngineOptions { Flags = UrkConst.URK_ENGINE_RELEASE_ON_POLL }, null), "RELEASE_ON_POLL refused");
+            Check.Equal(-Errno.EINVAL, NullCalls(0), "NULL options");
+            Check.Equal(-Errno.EINVAL, NullCalls(1), "NULL out");
+            Check.Equal(-Errno.EINVAL, NullCalls(2), "NULL reactor");
+            Check.Throws<UrkArgumentException>(() => Ring.Create(new RingOptions { SqEntries = 3 }), "sq entries not a power of two");
+            Check.Throws<UrkArgumentException>(() => Engine.Create(new EngineOptions { Reactors = 65 }), "too many reactors");
+            Check.Throws<UrkArgumentException>(() => Engine.Create(new EngineOptions { Host = "1.2.3" }), "bad host");
+            Check.Throws<UrkArgumentException>(() => LoadGen.Create(new LoadGenOptions { Port = 0, Request = new byte[1], DurationMs = 1 }), "port 0");
+            Check.Throws<ArgumentException>(() => UrkServer.Start(new EngineOptions { Flags = UrkConst.URK_ENGINE_RELEASE_ON_POLL }, null), "RELEASE_ON_POLL refused");
             using (var ring = Ring.Create())
             {
-                Assert.Throws<UrkException>(() => ring.PrepRecvMultishot(0, 77, 1), "no such buffer group");
+                Check.Throws<UrkException>(() => ring.PrepRecvMultishot(0, 77, 1), "no such buffer group");
                 using (var br = BufRing.Create(ring, new BufRingOptions { Count = 4, Size = 64, GroupId = 1 }))
                 {
-                    var e1 = Assert.Throws<UrkException>(() => br.Recycle(0), "recycling a buffer the kernel owns");
-                    Assert.Equal(Errno.EALREADY, e1.Errno, "EALREADY");
-                    Assert.Throws<UrkArgumentException>(() => br.Recycle(4), "bid out of range");
-                    Assert.Throws<UrkArgumentException>(() => br.Buffer(4), "buffer out of range");
-                    var e2 = Assert.Throws<UrkException>(() => BufRing.Create(ring, new BufRingOptions { Count = 4, Size = 64, GroupId = 1 }), "group taken");
-                    Assert.Equal(Errno.EEXIST, e2.Errno, "EEXIST");
+                    var e1 = Check.Throws<UrkException>(() => br.Recycle(0), "recycling a buffer the kernel owns");
+                    Check.Equal(Errno.EALREADY, e1.Errno, "EALREADY");
+                    Check.Throws<UrkArgumentException>(() => br.Recycle(4), "bid out of range");
+                    Check.Throws<UrkArgumentException>(() => br.Buffer(4), "buffer out of range");
+                    var e2 = Check.Throws<UrkException>(() => BufRing.Create(ring, new BufRingOptions { Count = 4, Size = 64, GroupId = 1 }), "group taken");
+                    Check.Equal(Errno.EEXIST, e2.Errno, "EEXIST");
                 }
             }
         }
@@ -90,7 +91,7 @@ namespace Urocket.Tests
             throw new AssertionException("event did not arrive");
         }
 
-        [Test]
+        [Fact]
         public static void StaleIdsAndWrongThreads()
         {
             using (var engine = Engine.Create())
@@ -102,14 +103,14 @@ namespace Urocket.Tests
                 {
                     id = PollFor(r, e => e.type == UrkConst.URK_EV_OPEN).conn;
                     r.Send(id, new byte[] { 1, 2, 3 });
-                    Assert.True(r.Flush() >= 1, "flush hands the send to the kernel");
+                    Check.True(r.Flush() >= 1, "flush hands the send to the kernel");
                     var back = new byte[3];
                     int got = 0;
                     while (got < 3)
                         got += s.Receive(back, got, 3 - got, SocketFlags.None);
                     r.SetUser(id, 99);
-                    Assert.Equal(99UL, r.User(id), "user value");
-                    Assert.Equal("127.0.0.1", Address.ToEndPoint(r.Peer(id)).Address.ToString(), "peer");
+                    Check.Equal(99UL, r.User(id), "user value");
+                    Check.Equal("127.0.0.1", Address.ToEndPoint(r.Peer(id)).Address.ToString(), "peer");
 
                     // Another thread may wake the reactor but not use it.
                     Exception fromOther = null;
@@ -120,35 +121,35 @@ namespace Urocket.Tests
                     });
                     t.Start();
                     t.Join();
-                    Assert.True(fromOther is WrongThreadException, "send from a non-owner thread: " + fromOther);
+                    Check.True(fromOther is WrongThreadException, "send from a non-owner thread: " + fromOther);
                 }
                 var closed = PollFor(r, e => e.type == UrkConst.URK_EV_CLOSED && e.conn == id);
-                Assert.Equal(99UL, closed.user, "CLOSED carries the user value");
-                Assert.Throws<StaleConnectionException>(() => r.Send(id, new byte[] { 1 }), "send on a closed id");
-                Assert.Throws<StaleConnectionException>(() => r.Close(id), "close on a closed id");
-                Assert.Throws<StaleConnectionException>(() => r.SetUser(id, 1), "set_user on a closed id");
-                Assert.Throws<StaleConnectionException>(() => r.Peer(id), "peer of a closed id");
-                Assert.Throws<StaleConnectionException>(() => r.Send(0, new byte[] { 1 }), "id 0 is never valid");
-                Assert.Equal<int>(-Errno.EINVAL, r.TrySend(id, IntPtr.Zero, 0), "zero length");
-                Assert.Throws<UrkArgumentException>(() => r.Release(12345), "release of a buffer not held");
+                Check.Equal(99UL, closed.user, "CLOSED carries the user value");
+                Check.Throws<StaleConnectionException>(() => r.Send(id, new byte[] { 1 }), "send on a closed id");
+                Check.Throws<StaleConnectionException>(() => r.Close(id), "close on a closed id");
+                Check.Throws<StaleConnectionException>(() => r.SetUser(id, 1), "set_user on a closed id");
+                Check.Throws<StaleConnectionException>(() => r.Peer(id), "peer of a closed id");
+                Check.Throws<StaleConnectionException>(() => r.Send(0, new byte[] { 1 }), "id 0 is never valid");
+                Check.Equal<int>(-Errno.EINVAL, r.TrySend(id, IntPtr.Zero, 0), "zero length");
+                Check.Throws<UrkArgumentException>(() => r.Release(12345), "release of a buffer not held");
                 engine.Stop(0);
             }
         }
 
         sealed class Nothing : NativeHandler { }
 
-        [Test]
+        [Fact]
         public static void PollingANativeEngineIsAStateError()
         {
             using (var engine = Engine.Create())
             {
                 engine.Start(new Nothing());
-                Assert.Throws<InvalidEngineStateException>(() => engine.Reactor(0).Poll(new UrkEvent[4], 0), "poll in native mode");
+                Check.Throws<InvalidEngineStateException>(() => engine.Reactor(0).Poll(new UrkEvent[4], 0), "poll in native mode");
                 engine.Stop(0);
             }
         }
 
-        [Test]
+        [Fact]
         public static void ConnectionErrors()
         {
             var handlerSawEnd = new TaskCompletionSource<int>();
@@ -166,13 +167,13 @@ namespace Urocket.Tests
                 using (var s = EchoTests.Connect(server.Port))
                     s.Send(new byte[] { 1, 2, 3, 4, 5 });
                 // The peer closed: the handler's read returns 0 (liveness, not speed).
-                Assert.True(handlerSawEnd.Task.Wait(10000), "handler saw the end of the stream");
-                Assert.Equal(5, handlerSawEnd.Task.Result, "bytes read before the end");
+                Check.True(handlerSawEnd.Task.Wait(10000), "handler saw the end of the stream");
+                Check.Equal(5, handlerSawEnd.Task.Result, "bytes read before the end");
                 for (int i = 0; i < 500 && !serverSide.IsClosed; i++)
                     Thread.Sleep(10);
-                Assert.True(serverSide.IsClosed, "connection reported closed");
+                Check.True(serverSide.IsClosed, "connection reported closed");
                 // Writing to a connection that is gone: the library refuses the stale id.
-                Assert.Throws<StaleConnectionException>(() => serverSide.WriteAsync(new byte[] { 1 }).AsTask().Wait(), "write after close");
+                Check.Throws<StaleConnectionException>(() => serverSide.WriteAsync(new byte[] { 1 }).AsTask().Wait(), "write after close");
 
                 // Refused outgoing connection: ECONNREFUSED from the engine.
                 int closedPort;
@@ -180,12 +181,12 @@ namespace Urocket.Tests
                 l.Start();
                 closedPort = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
                 l.Stop();
-                var e = Assert.Throws<UrkException>(() => server.ConnectAsync("127.0.0.1", (ushort)closedPort).Wait(), "connect to a closed port");
-                Assert.Equal(Errno.ECONNREFUSED, e.Errno, "ECONNREFUSED");
+                var e = Check.Throws<UrkException>(() => server.ConnectAsync("127.0.0.1", (ushort)closedPort).Wait(), "connect to a closed port");
+                Check.Equal(Errno.ECONNREFUSED, e.Errno, "ECONNREFUSED");
             }
         }
 
-        [Test]
+        [Fact]
         public static void OneReadAtATime()
         {
             var result = new TaskCompletionSource<Exception>();
@@ -198,8 +199,8 @@ namespace Urocket.Tests
             }))
             using (var s = EchoTests.Connect(server.Port))
             {
-                Assert.True(result.Task.Wait(10000), "handler ran");
-                Assert.True(result.Task.Result is InvalidOperationException, "second concurrent read refused: " + result.Task.Result);
+                Check.True(result.Task.Wait(10000), "handler ran");
+                Check.True(result.Task.Result is InvalidOperationException, "second concurrent read refused: " + result.Task.Result);
             }
         }
     }

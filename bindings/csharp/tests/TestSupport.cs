@@ -1,7 +1,5 @@
-// A small test runner: every public static method marked [Test] in this
-// assembly runs on its own thread with a generous liveness timeout.
-// Prints one line per test and closes with "N passed, N failed".
-//   mono UrocketTests.exe --facts tests/abi/abi_facts.json [name-filter]
+// Helpers shared by the xunit tests: assertions that name what they check,
+// the ABI facts file and a small JSON reader for it.
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -11,18 +9,12 @@ using System.Threading;
 
 namespace Urocket.Tests
 {
-    [AttributeUsage(AttributeTargets.Method)]
-    public sealed class TestAttribute : Attribute
-    {
-        public int TimeoutSeconds = 60;
-    }
-
     public class AssertionException : Exception
     {
         public AssertionException(string m) : base(m) { }
     }
 
-    public static class Assert
+    public static class Check
     {
         public static void True(bool cond, string what)
         {
@@ -61,57 +53,49 @@ namespace Urocket.Tests
         }
     }
 
-    public static class TestRunner
+    public static class TestEnv
     {
-        public static string FactsPath;
-
-        public static int Main(string[] args)
+        /// <summary>Waits (up to 15 s) until no reactor of the engine holds a
+        /// connection or a receive buffer: what every test ends with, so a
+        /// leaked buffer or connection fails the test that leaked it.</summary>
+        public static void AssertDrained(Engine engine)
         {
-            string filter = null;
-            for (int i = 0; i < args.Length; i++)
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            while (true)
             {
-                if (args[i] == "--facts" && i + 1 < args.Length)
-                    FactsPath = args[++i];
-                else
-                    filter = args[i];
+                ulong live = 0, held = 0;
+                for (int i = 0; i < engine.ReactorCount; i++)
+                {
+                    var st = engine.Reactor(i).Stats;
+                    live += st.live_conns;
+                    held += st.bufs_held;
+                }
+                if (live == 0 && held == 0)
+                    return;
+                if (DateTime.UtcNow > deadline)
+                    throw new AssertionException(string.Format(
+                        "engine not drained: live_conns {0}, bufs_held {1}", live, held));
+                System.Threading.Thread.Sleep(20);
             }
-            var tests = Assembly.GetExecutingAssembly().GetTypes()
-                .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static))
-                .Where(m => m.GetCustomAttributes(typeof(TestAttribute), false).Length > 0)
-                .Where(m => filter == null || (m.DeclaringType.Name + "." + m.Name).Contains(filter))
-                .OrderBy(m => m.DeclaringType.Name).ThenBy(m => m.Name)
-                .ToList();
-            int passed = 0, failed = 0;
-            foreach (var m in tests)
+        }
+
+        /// <summary>tests/abi/abi_facts.json: URK_ABI_FACTS, else found by
+        /// walking up from the test assembly to the repository.</summary>
+        public static string FactsPath
+        {
+            get
             {
-                string name = m.DeclaringType.Name + "." + m.Name;
-                var attr = (TestAttribute)m.GetCustomAttributes(typeof(TestAttribute), false)[0];
-                Exception error = null;
-                var sw = Stopwatch.StartNew();
-                var t = new Thread(() =>
+                string env = Environment.GetEnvironmentVariable("URK_ABI_FACTS");
+                if (!string.IsNullOrEmpty(env))
+                    return env;
+                for (var d = new System.IO.DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
                 {
-                    try { m.Invoke(null, null); }
-                    catch (TargetInvocationException ex) { error = ex.InnerException; }
-                    catch (Exception ex) { error = ex; }
-                }) { IsBackground = true, Name = name };
-                t.Start();
-                if (!t.Join(TimeSpan.FromSeconds(attr.TimeoutSeconds)))
-                    error = new TimeoutException("no result after " + attr.TimeoutSeconds + " s");
-                if (error == null)
-                {
-                    passed++;
-                    Console.WriteLine("PASS {0} ({1} ms)", name, sw.ElapsedMilliseconds);
+                    string f = System.IO.Path.Combine(d.FullName, "tests", "abi", "abi_facts.json");
+                    if (System.IO.File.Exists(f))
+                        return f;
                 }
-                else
-                {
-                    failed++;
-                    Console.WriteLine("FAIL {0}: {1}", name, error.GetType().Name + ": " + error.Message);
-                    if (!(error is AssertionException))
-                        Console.WriteLine(error.StackTrace);
-                }
+                throw new AssertionException("tests/abi/abi_facts.json not found: set URK_ABI_FACTS");
             }
-            Console.WriteLine("{0} passed, {1} failed", passed, failed);
-            return failed == 0 && passed > 0 ? 0 : 1;
         }
     }
 

@@ -1,0 +1,135 @@
+// Canned-response HTTP/1.1 server on UrkServer, the benchmark's protocol:
+// every request (anything up to an empty line) gets the same response,
+// byte-identical to bench/servers/response.h; the requests that arrive in one
+// read (pipelining) are answered with one write.
+//   http_server [--host H] [--port P] [--reactors N] [--alloc-report]
+// Prints "listening on HOST:PORT"; SIGINT/SIGTERM stop it gracefully (exit 0).
+// --alloc-report: at exit, per reactor thread, the bytes the handlers
+// allocated (GC.GetAllocatedBytesForCurrentThread) per request after warm-up.
+using System;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using Urocket;
+
+static class HttpServer
+{
+    static readonly byte[] Response = Encoding.ASCII.GetBytes(
+        "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!");
+    const int MaxBatch = 64;
+    // MaxBatch responses back to back: k pipelined requests are answered with
+    // one write of the first k (no per-request copy, no allocation).
+    static readonly byte[] Responses = Repeat(Response, MaxBatch);
+
+    // --alloc-report: one slot per reactor, written only by that reactor's thread.
+    const long WarmupRequests = 1000;
+    static bool allocReport;
+    static ReactorAlloc[] alloc;
+
+    sealed class ReactorAlloc
+    {
+        public long Requests;
+        public long BaseRequests = -1;
+        public long BaseBytes;
+        public long LastBytes;
+    }
+
+    static byte[] Repeat(byte[] one, int times)
+    {
+        var all = new byte[one.Length * times];
+        for (int i = 0; i < times; i++)
+            Buffer.BlockCopy(one, 0, all, i * one.Length, one.Length);
+        return all;
+    }
+
+    static async Task Serve(Connection conn)
+    {
+        var buffer = new byte[8192];
+        int state = 0; // how much of "\r\n\r\n" the bytes so far end with
+        while (true)
+        {
+            int n = await conn.ReadAsync(buffer);
+            if (n == 0)
+                return;
+            int answers = 0;
+            for (int i = 0; i < n; i++)
+            {
+                byte b = buffer[i];
+                state = b == '\r' ? (state == 2 ? 3 : 1)
+                      : b == '\n' && (state == 1 || state == 3) ? state + 1
+                      : 0;
+                if (state == 4)
+                {
+                    answers++;
+                    state = 0;
+                }
+            }
+            if (allocReport)
+                Count(conn.ReactorIndex, answers);
+            while (answers > 0)
+            {
+                int k = Math.Min(answers, MaxBatch);
+                await conn.WriteAsync(new ReadOnlyMemory<byte>(Responses, 0, k * Response.Length));
+                answers -= k;
+            }
+        }
+    }
+
+    static void Count(int reactor, int answers)
+    {
+        var a = alloc[reactor];
+        a.Requests += answers;
+        long now = GC.GetAllocatedBytesForCurrentThread();
+        if (a.BaseRequests < 0 && a.Requests >= WarmupRequests)
+        {
+            a.BaseRequests = a.Requests;
+            a.BaseBytes = now;
+        }
+        a.LastBytes = now;
+    }
+
+    static async Task<int> Main(string[] args)
+    {
+        string host = "127.0.0.1";
+        int port = 8080, reactors = 1;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string v = i + 1 < args.Length ? args[i + 1] : null;
+            switch (args[i])
+            {
+                case "--host" when v != null: host = v; i++; break;
+                case "--port" when v != null && int.TryParse(v, out port) && port >= 0 && port <= 65535: i++; break;
+                case "--reactors" when v != null && int.TryParse(v, out reactors) && reactors >= 1 && reactors <= 64: i++; break;
+                case "--alloc-report": allocReport = true; break;
+                default:
+                    Console.Error.WriteLine("usage: http_server [--host H] [--port P (0-65535)] [--reactors N (1-64)] [--alloc-report]");
+                    return 2;
+            }
+        }
+        alloc = new ReactorAlloc[reactors];
+        for (int i = 0; i < reactors; i++)
+            alloc[i] = new ReactorAlloc();
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
+        await using (var server = UrkServer.Start(
+            new EngineOptions { Host = host, Port = (ushort)port, Reactors = (uint)reactors }, Serve))
+        {
+            Console.WriteLine("listening on {0}:{1}", host.Contains(':') ? "[" + host + "]" : host, server.Port);
+            await stop.Task;
+            await server.StopAsync(TimeSpan.FromSeconds(1));
+        }
+        if (allocReport)
+            for (int i = 0; i < reactors; i++)
+            {
+                var a = alloc[i];
+                long req = a.BaseRequests < 0 ? 0 : Volatile.Read(ref a.Requests) - a.BaseRequests;
+                long bytes = a.BaseRequests < 0 ? 0 : Volatile.Read(ref a.LastBytes) - a.BaseBytes;
+                Console.WriteLine("alloc-report: reactor {0}: {1} requests after {2} warm-up, {3} bytes allocated, {4:F3} bytes/request, gc={5}",
+                                  i, req, WarmupRequests, bytes, req > 0 ? (double)bytes / req : 0.0,
+                                  System.Runtime.GCSettings.IsServerGC ? "server" : "workstation");
+            }
+        return 0;
+    }
+}
