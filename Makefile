@@ -225,6 +225,8 @@ demo: check-deps lib examples
 	@URK_LIBRARY=$(CURDIR)/$(LIB_SO) PYTHONPATH=$(CURDIR)/python $(PYTHON) examples/demo.py
 
 bench: check-deps lib examples
+	@if command -v $(DOTNET) >/dev/null 2>&1; then $(MAKE) --no-print-directory dotnet-examples || \
+	  echo "bench: make dotnet-examples failed; the C# uRocket rows will be skipped"; fi
 	@$(MAKE) --no-print-directory -C bench BUILD=$(CURDIR)/$(BUILD) PYTHON=$(PYTHON)
 
 # The benchmark's .NET servers (bench/dotnet), native AOT, into $(BUILD)/dotnet-bench/.
