@@ -266,7 +266,8 @@ def spawn_floor(cpu, runs):
         except (OSError, subprocess.TimeoutExpired):
             return None
         times.append(time.monotonic() - t0)
-    return statistics.median(times) * 1e3
+    return {"median_ms": statistics.median(times) * 1e3, "min_ms": min(times) * 1e3,
+            "max_ms": max(times) * 1e3, "runs": runs, "note": ""}
 
 
 def measure_cold_start(servers, status, runs, log):
@@ -274,8 +275,7 @@ def measure_cold_start(servers, status, runs, log):
     if servers:
         floor = spawn_floor(servers[0].cpu, runs)
         if floor is not None:
-            out["(spawn floor: taskset /bin/true)"] = {"median_ms": floor, "min_ms": floor,
-                                                      "max_ms": floor, "runs": runs, "note": ""}
+            out["(spawn floor: taskset /bin/true)"] = floor
     by_name = {s.name: s for s in servers}
     for name in COLD_START:
         srv = by_name.get(name)
