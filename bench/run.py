@@ -780,7 +780,7 @@ def main(argv=None):
                 i = idle[srv.name]
                 log("  idle %-20s %s" % (srv.name, i.get("failed") or
                                          "%d conns, %.0f bytes/conn" % (i["opened"], i["per_conn"])))
-        dotnet_extra = dotnet_servers.measure(live, status, tools, quick, log)
+        dotnet_extra = dotnet_servers.measure(live, status, tools, quick, results, log)
     finally:
         for srv in servers:
             srv.stop()
