@@ -17,25 +17,59 @@ namespace Urocket
         ConnectFailed = UrkConst.URK_EV_CONNECT_FAILED,
     }
 
-    /// <summary>Options of an engine (urk_engine_opts_t). Zero keeps the library default.</summary>
+    /// <summary>Options of an engine (urk_engine_opts_t). Zero keeps the
+    /// library default. The .NET-typed properties (EndPoint, IdleTimeout) set
+    /// the same fields as the raw ones (Host/Port, IdleTimeoutMs).</summary>
     public sealed class EngineOptions
     {
-        public uint Flags;              // UrkConst.URK_ENGINE_*
-        public string Host;             // numeric literal; null: 127.0.0.1
-        public ushort Port;             // 0: a free port (Engine.Port)
-        public int Backlog;
-        public uint Reactors;           // 1..64
-        public uint SqEntries;
-        public uint CqEntries;
-        public uint BufCount;
-        public uint BufSize;
-        public uint BufLowWater;
-        public uint MaxConns;
-        public uint IdleTimeoutMs;
-        public uint SendLimit;
-        public uint SqpollIdleMs;
-        public int AcceptorCpu = -1;
-        public int[] ReactorCpus;       // null or one entry per reactor (-1: none)
+        /// <summary>UrkConst.URK_ENGINE_* bits.</summary>
+        public uint Flags { get; set; }
+        /// <summary>Numeric IPv4/IPv6 literal to listen on; null: 127.0.0.1.</summary>
+        public string Host { get; set; }
+        /// <summary>0: a free port (see Engine.Port).</summary>
+        public ushort Port { get; set; }
+        public int Backlog { get; set; }
+        /// <summary>1..64; 0: one.</summary>
+        public uint Reactors { get; set; }
+        public uint SqEntries { get; set; }
+        public uint CqEntries { get; set; }
+        /// <summary>Receive buffers per reactor (a power of two).</summary>
+        public uint BufCount { get; set; }
+        public uint BufSize { get; set; }
+        public uint BufLowWater { get; set; }
+        public uint MaxConns { get; set; }
+        public uint IdleTimeoutMs { get; set; }
+        /// <summary>Bytes queued per connection before writes wait (backpressure); 0: 4 MiB.</summary>
+        public uint SendLimit { get; set; }
+        public uint SqpollIdleMs { get; set; }
+        public int AcceptorCpu { get; set; } = -1;
+        /// <summary>null or one entry per reactor (-1: not pinned).</summary>
+        public int[] ReactorCpus { get; set; }
+
+        /// <summary>Host and Port as an IPEndPoint.</summary>
+        public System.Net.IPEndPoint EndPoint
+        {
+            get { return new System.Net.IPEndPoint(System.Net.IPAddress.Parse(Host ?? "127.0.0.1"), Port); }
+            set
+            {
+                if (value == null)
+                    throw new ArgumentNullException(nameof(value));
+                Host = value.Address.ToString();
+                Port = (ushort)value.Port;
+            }
+        }
+
+        /// <summary>IdleTimeoutMs as a TimeSpan (whole milliseconds; Zero: none).</summary>
+        public TimeSpan IdleTimeout
+        {
+            get { return TimeSpan.FromMilliseconds(IdleTimeoutMs); }
+            set
+            {
+                if (value < TimeSpan.Zero || value.TotalMilliseconds > uint.MaxValue)
+                    throw new ArgumentOutOfRangeException(nameof(value));
+                IdleTimeoutMs = (uint)value.TotalMilliseconds;
+            }
+        }
     }
 
     /// <summary>An engine: one acceptor and N reactors (urk_engine_t).</summary>
