@@ -231,7 +231,7 @@ bench: check-deps lib examples
 
 # The benchmark's .NET servers (bench/dotnet), native AOT, into $(BUILD)/dotnet-bench/.
 .PHONY: dotnet-bench
-dotnet-bench:
+dotnet-bench: lib
 	@$(MAKE) --no-print-directory -C bench dotnet BUILD=$(CURDIR)/$(BUILD)
 
 install: lib

@@ -34,11 +34,12 @@ ASPNET_URK = "aspnet-urocket"     # (4)
 URK1 = "dotnet-urocket-1"         # (2), the headline variant
 NATIVE1 = "urocket-native-1"      # (5), a run.py row
 
-# ---- (2): variants of build/dotnet/http_server -----------------------------
-# name -> (reactors, extra flags). The flags are those of the C# binding's
-# example; a variant runs only when `http_server --help` lists every one of
-# its flags, so a binding without (say) a Pipelines mode skips that row with
-# the reason instead of failing.
+# ---- (2): variants of the C# server on uRocket ---------------------------------
+# name -> (reactors, extra flags). Each runs build/dotnet/http_server (the C#
+# binding's example) when its --help lists every flag of the variant, else
+# build/dotnet-bench/urocket_variants (bench/dotnet/UrocketVariants: the same
+# server on the binding's UrkServer, with --sqpoll, --no-context and
+# --pipelines), else it is skipped with both reasons.
 URK_VARIANTS = [
     ("dotnet-urocket-1", 1, []),
     ("dotnet-urocket-2", 2, []),
@@ -50,6 +51,7 @@ URK_VARIANTS = [
     ("dotnet-urocket-2-pipelines", 2, ["--pipelines"]),
 ]
 URK_BIN = "{build}/dotnet/http_server"
+VARIANTS_BIN = "{build}/dotnet-bench/urocket_variants"
 SOCKETS_BIN = "{build}/dotnet-bench/sockets_server"
 ASPNET_BIN = "{build}/dotnet-bench/aspnet_plaintext"
 
@@ -97,9 +99,14 @@ def _short(path):
 
 
 SERVERS = [(SOCKETS, [([SOCKETS_BIN, "--port", "{port}"], needs_flags(SOCKETS_BIN, []))])]
-SERVERS += [(name, [([URK_BIN, "--port", "{port}", "--reactors", str(n)] + flags,
-                     needs_flags(URK_BIN, ["--reactors"] + flags))])
+SERVERS += [(name, [([b, "--port", "{port}", "--reactors", str(n)] + flags,
+                      needs_flags(b, ["--reactors"] + flags))
+                     for b in ([URK_BIN, VARIANTS_BIN] if flags else [URK_BIN])])
             for name, n, flags in URK_VARIANTS]
+# urocket_variants with no switch: the same settings as dotnet-urocket-1, so
+# the variants it serves compare with their own binary's base line too.
+SERVERS += [("dotnet-urocket-1-vbase", [([VARIANTS_BIN, "--port", "{port}", "--reactors", "1"],
+                                         needs_flags(VARIANTS_BIN, ["--reactors"]))])]
 SERVERS += [
     (ASPNET, [([ASPNET_BIN, "--port", "{port}", "--transport", "sockets"],
                needs_flags(ASPNET_BIN, []))]),
@@ -311,12 +318,16 @@ def measure_cold_start(servers, status, runs, log):
 # harness drives wrk until that many requests were sent, then stops the
 # server. A binary without the flag is reported as such.
 ALLOC_WINDOW = 100000
-ALLOC_ROWS = [
-    (SOCKETS, ["--alloc-report", str(ALLOC_WINDOW)],
-     "GC.GetTotalAllocatedBytes(precise), all threads"),
-    (URK1, ["--alloc-report"],
-     "GC.GetAllocatedBytesForCurrentThread on each reactor thread (handler code)"),
-]
+ALLOC_ROWS = [SOCKETS, URK1, "dotnet-urocket-1-noctx", "dotnet-urocket-1-pipelines"]
+# binary name -> (flags, how it counts)
+ALLOC_FLAGS = {
+    "sockets_server": (["--alloc-report", str(ALLOC_WINDOW)],
+                       "GC.GetTotalAllocatedBytes(precise), all threads"),
+    "urocket_variants": (["--alloc-report", str(ALLOC_WINDOW)],
+                         "GC.GetTotalAllocatedBytes(precise), all threads"),
+    "http_server": (["--alloc-report"],
+                    "GC.GetAllocatedBytesForCurrentThread on each reactor thread (handler code)"),
+}
 _REQ_RE = re.compile(r"(\d+)\s+requests")
 _BYTES_RE = re.compile(r"(\d+)\s+bytes(?!\s*/)")
 
@@ -344,11 +355,12 @@ def measure_alloc(servers, status, wrk_run, rps_of, log, limit=60):
     count 64 new connections' allocations against the requests."""
     out = {}
     by_name = {s.name: s for s in servers}
-    for name, flags, method in ALLOC_ROWS:
+    for name in ALLOC_ROWS:
         srv = by_name.get(name)
         if srv is None or status.get(name, {}).get("state") != "measured":
             continue
         path = srv.argv[0]
+        flags, method = ALLOC_FLAGS.get(os.path.basename(path), (["--alloc-report"], "?"))
         if not re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(flags[0]), _help_text(path)):
             why = "%s --help lists no %s" % (_short(path), flags[0])
             out[name] = {"failed": why}
@@ -438,8 +450,10 @@ def report(results, conns, tools, names, status, extra, med, fmt, out_dir):
     """The .NET section: markdown lines; also written to out_dir/dotnet.md."""
     L = ["## .NET: uRocket vs System.Net.Sockets, and ASP.NET Core on both transports", ""]
     L.append("Rows: (1) `%s` System.Net.Sockets, one task per connection; (2) `dotnet-urocket-*` "
-             "the C# binding's AOT `http_server` (reactors, SQPOLL, `noctx` = handlers without the "
-             "reactor context, `pipelines` = the IDuplexPipe path); (3) `%s` ASP.NET Core minimal "
+             "the C# server on uRocket: the binding's AOT `http_server`, or for a switch it lacks "
+             "`urocket_variants` (bench/dotnet/UrocketVariants, the same server; `vbase` is it with "
+             "no switch) - see each row's command in the Servers table (reactors, SQPOLL, `noctx` = "
+             "handlers without the reactor context, `pipelines` = the IDuplexPipe path); (3) `%s` ASP.NET Core minimal "
              "API on Kestrel's Sockets transport; (4) `%s` the same app on `UseUrocket()`; "
              "(5) `%s` (C) and `epoll` for reference. Ratios are taken against (1) and (3) in "
              "this same run. Kestrel adds a `Date` header the other servers do not send."
