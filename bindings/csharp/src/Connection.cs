@@ -577,6 +577,7 @@ namespace Urocket
             TryCompleteFlush();
             pipeReader?.OnInput();
             pipeWriter?.OnWritable();
+            FireConnectionClosed();
         }
 
         internal void OnStopped(Exception gone)
@@ -589,6 +590,7 @@ namespace Urocket
             TryCompleteFlush();
             pipeReader?.OnInput();
             pipeWriter?.OnWritable();
+            FireConnectionClosed();
         }
 
         internal Exception StoppedError { get { return stoppedError; } }
