@@ -394,6 +394,8 @@ def measure_alloc(servers, status, wrk_run, rps_of, log, limit=60):
         if not why:
             found = parse_alloc_report(_read_log(srv))
         if found and found[1] > 0:
+            if "alloc-report: process (all threads" in _read_log(srv):
+                method = "GC.GetTotalAllocatedBytes, all threads (includes shutdown)"
             out[name] = {"bytes": found[0], "requests": found[1],
                          "per_request": found[0] / found[1], "method": method}
         else:
