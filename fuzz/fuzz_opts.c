@@ -16,6 +16,7 @@
  * buffers) are shrunk so each run stays small; invalid values are left as
  * they are, so every rejection path is reached. */
 #include "internal.h"
+#include "engine/engine.h"
 
 #include <dirent.h>
 #include <netinet/in.h>

@@ -357,6 +357,9 @@ typedef uint64_t urk_conn_t;
 #define URK_ENGINE_RELEASE_ON_POLL (1u << 5) /* DATA buffers are released by
                                               the next poll on the reactor */
 #define URK_ENGINE_NO_DEFER_TASKRUN (1u << 6)
+#define URK_ENGINE_HALF_CLOSE (1u << 7) /* a peer's FIN is URK_EV_EOF; the
+                                          connection stays open for
+                                          sending until urk_close (0.2) */
 
 typedef struct urk_engine_opts {
     uint32_t struct_size;
@@ -396,6 +399,14 @@ typedef struct urk_engine_opts {
                               res: bytes sent or -errno; user: its tag      */
 #define URK_EV_CONNECT_FAILED 6 /* urk_reactor_connect failed: res -errno,
                               user: its tag; conn is the id it had          */
+#define URK_EV_EOF 7       /* URK_ENGINE_HALF_CLOSE: the peer sent FIN (after
+                              its last DATA); res 0; user: the connection's
+                              user value. The id stays valid and sends go
+                              on until urk_close (0.2)                     */
+#define URK_EV_POST 8      /* pull mode: work posted with urk_reactor_post;
+                              conn 0; user: its arg (uintptr_t); data: its
+                              fn (cast through uintptr_t; may be NULL). The
+                              owner calls fn(r, arg) (0.2)                 */
 
 typedef struct urk_event {
     urk_conn_t conn;
@@ -405,7 +416,7 @@ typedef struct urk_event {
     uint32_t len;
     uint32_t buf;        /* buffer handle for DATA, else 0 */
     uint64_t user;       /* OPEN, CONNECT_FAILED: connect tag; SEND_DONE: the
-                            send's tag; DATA, WRITABLE, CLOSED: the
+                            send's tag; DATA, WRITABLE, CLOSED, EOF: the
                             connection's user value (urk_conn_set_user) */
 } urk_event_t; /* size 40 */
 
@@ -469,7 +480,10 @@ typedef struct urk_callbacks {
                          uint64_t tag, void *user);
     void (*on_connect_failed)(urk_reactor_t *r, urk_conn_t conn, int32_t res,
                               uint64_t tag, void *user);
-} urk_callbacks_t; /* size 64 */
+    /* 0.2, URK_ENGINE_HALF_CLOSE: the peer sent FIN. NULL: the engine
+     * closes the connection gracefully. A 64-byte struct (0.1) has none. */
+    void (*on_eof)(urk_reactor_t *r, urk_conn_t conn, void *user);
+} urk_callbacks_t; /* size 72 */
 
 URK_API int urk_engine_opts_init(urk_engine_opts_t *opts);
 URK_API int urk_callbacks_init(urk_callbacks_t *cbs);
@@ -509,6 +523,14 @@ URK_API int urk_reactor_fd(urk_reactor_t *r);
 URK_API int urk_reactor_flush(urk_reactor_t *r);
 /* Makes a blocked or future urk_reactor_poll return. Any thread. */
 URK_API int urk_reactor_wake(urk_reactor_t *r);
+/* Work for the reactor's thread (0.2). Any thread. Native mode: fn(r, arg)
+ * runs on the reactor's thread at its next loop turn, like a callback. Pull
+ * mode: the next poll returns a URK_EV_POST event and the owner calls fn.
+ * Posts run in order; none is lost: those still queued at stop are run by
+ * the stopping thread. 0, -EINVAL (r NULL), -ENOMEM, -URK_ESTATE (the
+ * reactor stopped). */
+typedef void (*urk_post_fn)(urk_reactor_t *r, void *arg);
+URK_API int urk_reactor_post(urk_reactor_t *r, urk_post_fn fn, void *arg);
 /* Gives DATA buffers back. Returns n or a negative code (-EINVAL for a
  * handle not held; nothing is released then). */
 URK_API int urk_reactor_release(urk_reactor_t *r, const uint32_t *bufs, uint32_t n);
@@ -534,7 +556,7 @@ URK_API int urk_reactor_connect(urk_reactor_t *r, const urk_addr_t *addr,
                                 uint64_t tag, urk_conn_t *out);
 URK_API int urk_conn_peer(urk_reactor_t *r, urk_conn_t conn, urk_addr_t *out);
 /* A caller value kept with the connection and echoed in the `user` field of
- * its URK_EV_DATA, URK_EV_WRITABLE and URK_EV_CLOSED events. Starts as the
+ * its URK_EV_DATA, URK_EV_WRITABLE, URK_EV_EOF and URK_EV_CLOSED events. Starts as the
  * urk_reactor_connect tag, or 0 for an accepted connection. */
 URK_API int urk_conn_set_user(urk_reactor_t *r, urk_conn_t conn, uint64_t user);
 URK_API int urk_conn_user(urk_reactor_t *r, urk_conn_t conn, uint64_t *user);

@@ -20,7 +20,7 @@ _Static_assert(sizeof(urk_event_t) == 40, "urk_event_t size pinned by the header
 _Static_assert(sizeof(urk_send_req_t) == 40, "urk_send_req_t size pinned by the header");
 _Static_assert(sizeof(urk_reactor_stats_t) == 112, "urk_reactor_stats_t size pinned by the header");
 _Static_assert(sizeof(urk_engine_stats_t) == 32, "urk_engine_stats_t size pinned by the header");
-_Static_assert(sizeof(urk_callbacks_t) == 64, "urk_callbacks_t size pinned by the header");
+_Static_assert(sizeof(urk_callbacks_t) == 72, "urk_callbacks_t size pinned by the header");
 _Static_assert(sizeof(urk_loadgen_opts_t) == 120, "urk_loadgen_opts_t size pinned by the header");
 _Static_assert(sizeof(urk_loadgen_result_t) == 144, "urk_loadgen_result_t size pinned by the header");
 _Static_assert(sizeof(urk_loadgen_second_t) == 32, "urk_loadgen_second_t size pinned by the header");
@@ -78,6 +78,7 @@ _Static_assert(_Generic(&urk_reactor_poll, int (*)(urk_reactor_t *, urk_event_t 
 _Static_assert(_Generic(&urk_reactor_fd, int (*)(urk_reactor_t *): 1, default: 0), "urk_reactor_fd signature");
 _Static_assert(_Generic(&urk_reactor_flush, int (*)(urk_reactor_t *): 1, default: 0), "urk_reactor_flush signature");
 _Static_assert(_Generic(&urk_reactor_wake, int (*)(urk_reactor_t *): 1, default: 0), "urk_reactor_wake signature");
+_Static_assert(_Generic(&urk_reactor_post, int (*)(urk_reactor_t *, urk_post_fn, void *): 1, default: 0), "urk_reactor_post signature");
 _Static_assert(_Generic(&urk_reactor_release, int (*)(urk_reactor_t *, const uint32_t *, uint32_t): 1, default: 0), "urk_reactor_release signature");
 _Static_assert(_Generic(&urk_send, int (*)(urk_reactor_t *, urk_conn_t, const void *, uint32_t, uint32_t, uint64_t): 1, default: 0), "urk_send signature");
 _Static_assert(_Generic(&urk_send_batch, int (*)(urk_reactor_t *, urk_send_req_t *, uint32_t): 1, default: 0), "urk_send_batch signature");
@@ -229,7 +230,8 @@ int main(void)
     printf("      {\"name\": \"on_writable\", \"offset\": %zu, \"size\": %zu, \"type\": \"void (*)(urk_reactor_t *, urk_conn_t, void *)\"},\n", FIELD(urk_callbacks_t, on_writable));
     printf("      {\"name\": \"on_close\", \"offset\": %zu, \"size\": %zu, \"type\": \"void (*)(urk_reactor_t *, urk_conn_t, int32_t, void *)\"},\n", FIELD(urk_callbacks_t, on_close));
     printf("      {\"name\": \"on_send_done\", \"offset\": %zu, \"size\": %zu, \"type\": \"void (*)(urk_reactor_t *, urk_conn_t, int32_t, uint64_t, void *)\"},\n", FIELD(urk_callbacks_t, on_send_done));
-    printf("      {\"name\": \"on_connect_failed\", \"offset\": %zu, \"size\": %zu, \"type\": \"void (*)(urk_reactor_t *, urk_conn_t, int32_t, uint64_t, void *)\"}\n", FIELD(urk_callbacks_t, on_connect_failed));
+    printf("      {\"name\": \"on_connect_failed\", \"offset\": %zu, \"size\": %zu, \"type\": \"void (*)(urk_reactor_t *, urk_conn_t, int32_t, uint64_t, void *)\"},\n", FIELD(urk_callbacks_t, on_connect_failed));
+    printf("      {\"name\": \"on_eof\", \"offset\": %zu, \"size\": %zu, \"type\": \"void (*)(urk_reactor_t *, urk_conn_t, void *)\"}\n", FIELD(urk_callbacks_t, on_eof));
     printf("    ]},\n");
     printf("    \"urk_loadgen_opts_t\": {\"size\": %zu, \"align\": %zu, \"fields\": [\n", sizeof(urk_loadgen_opts_t), _Alignof(urk_loadgen_opts_t));
     printf("      {\"name\": \"struct_size\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint32_t\"},\n", FIELD(urk_loadgen_opts_t, struct_size));
@@ -339,12 +341,15 @@ int main(void)
     printf("    \"URK_ENGINE_NO_MSG_RING\": %llu,\n", (unsigned long long)(URK_ENGINE_NO_MSG_RING));
     printf("    \"URK_ENGINE_RELEASE_ON_POLL\": %llu,\n", (unsigned long long)(URK_ENGINE_RELEASE_ON_POLL));
     printf("    \"URK_ENGINE_NO_DEFER_TASKRUN\": %llu,\n", (unsigned long long)(URK_ENGINE_NO_DEFER_TASKRUN));
+    printf("    \"URK_ENGINE_HALF_CLOSE\": %llu,\n", (unsigned long long)(URK_ENGINE_HALF_CLOSE));
     printf("    \"URK_EV_OPEN\": %llu,\n", (unsigned long long)(URK_EV_OPEN));
     printf("    \"URK_EV_DATA\": %llu,\n", (unsigned long long)(URK_EV_DATA));
     printf("    \"URK_EV_WRITABLE\": %llu,\n", (unsigned long long)(URK_EV_WRITABLE));
     printf("    \"URK_EV_CLOSED\": %llu,\n", (unsigned long long)(URK_EV_CLOSED));
     printf("    \"URK_EV_SEND_DONE\": %llu,\n", (unsigned long long)(URK_EV_SEND_DONE));
     printf("    \"URK_EV_CONNECT_FAILED\": %llu,\n", (unsigned long long)(URK_EV_CONNECT_FAILED));
+    printf("    \"URK_EV_EOF\": %llu,\n", (unsigned long long)(URK_EV_EOF));
+    printf("    \"URK_EV_POST\": %llu,\n", (unsigned long long)(URK_EV_POST));
     printf("    \"URK_SEND_NOCOPY\": %llu,\n", (unsigned long long)(URK_SEND_NOCOPY));
     printf("    \"URK_SEND_NOTIFY\": %llu,\n", (unsigned long long)(URK_SEND_NOTIFY));
     printf("    \"URK_SEND_FORCE\": %llu,\n", (unsigned long long)(URK_SEND_FORCE));
@@ -408,6 +413,7 @@ int main(void)
     printf("%s\n", "    {\"name\": \"urk_reactor_fd\", \"ret\": \"int\", \"params\": [{\"name\": \"r\", \"type\": \"urk_reactor_t *\"}]},");
     printf("%s\n", "    {\"name\": \"urk_reactor_flush\", \"ret\": \"int\", \"params\": [{\"name\": \"r\", \"type\": \"urk_reactor_t *\"}]},");
     printf("%s\n", "    {\"name\": \"urk_reactor_wake\", \"ret\": \"int\", \"params\": [{\"name\": \"r\", \"type\": \"urk_reactor_t *\"}]},");
+    printf("%s\n", "    {\"name\": \"urk_reactor_post\", \"ret\": \"int\", \"params\": [{\"name\": \"r\", \"type\": \"urk_reactor_t *\"}, {\"name\": \"fn\", \"type\": \"urk_post_fn\"}, {\"name\": \"arg\", \"type\": \"void *\"}]},");
     printf("%s\n", "    {\"name\": \"urk_reactor_release\", \"ret\": \"int\", \"params\": [{\"name\": \"r\", \"type\": \"urk_reactor_t *\"}, {\"name\": \"bufs\", \"type\": \"const uint32_t *\"}, {\"name\": \"n\", \"type\": \"uint32_t\"}]},");
     printf("%s\n", "    {\"name\": \"urk_send\", \"ret\": \"int\", \"params\": [{\"name\": \"r\", \"type\": \"urk_reactor_t *\"}, {\"name\": \"conn\", \"type\": \"urk_conn_t\"}, {\"name\": \"data\", \"type\": \"const void *\"}, {\"name\": \"len\", \"type\": \"uint32_t\"}, {\"name\": \"flags\", \"type\": \"uint32_t\"}, {\"name\": \"tag\", \"type\": \"uint64_t\"}]},");
     printf("%s\n", "    {\"name\": \"urk_send_batch\", \"ret\": \"int\", \"params\": [{\"name\": \"r\", \"type\": \"urk_reactor_t *\"}, {\"name\": \"reqs\", \"type\": \"urk_send_req_t *\"}, {\"name\": \"n\", \"type\": \"uint32_t\"}]},");

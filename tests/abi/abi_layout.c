@@ -157,6 +157,7 @@ static const abi_field_t callbacks_f[] = {
     F(urk_callbacks_t, on_close, "function pointer"),
     F(urk_callbacks_t, on_send_done, "function pointer"),
     F(urk_callbacks_t, on_connect_failed, "function pointer"),
+    F(urk_callbacks_t, on_eof, "function pointer"),
 };
 static const abi_field_t loadgen_opts_f[] = {
     F(urk_loadgen_opts_t, struct_size, "uint32_t"),
@@ -218,7 +219,7 @@ static const abi_struct_t abi_structs[] = {
     S(urk_send_req_t, 40, send_req_f),
     S(urk_reactor_stats_t, 112, reactor_stats_f),
     S(urk_engine_stats_t, 32, engine_stats_f),
-    S(urk_callbacks_t, 64, callbacks_f),
+    S(urk_callbacks_t, 72, callbacks_f),
     S(urk_loadgen_opts_t, 120, loadgen_opts_f),
     S(urk_loadgen_result_t, 144, loadgen_result_f),
     S(urk_loadgen_second_t, 32, loadgen_second_f),

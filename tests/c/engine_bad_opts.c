@@ -69,7 +69,7 @@ int main(void)
     expect(NULL, 0, "NULL opts: defaults");
 
     BAD(o.flags = 1u << 31, -EINVAL);
-    BAD(o.flags = 1u << 7, -EINVAL);
+    BAD(o.flags = 1u << 8, -EINVAL);
     BAD(o.flags = URK_ENGINE_REUSEPORT | URK_ENGINE_NO_LISTEN, -EINVAL);
     BAD(o.reserved0 = 1, -EINVAL);
     BAD(o.reserved1 = 1, -EINVAL);

@@ -42,7 +42,7 @@ namespace Urocket
         int segHead, segCount;
         bool paused;
 
-        bool closed, closeRequested;
+        bool closed, closeRequested, eof;
         int closeReason;
         Exception stoppedError;
         int sendError;
@@ -204,8 +204,8 @@ namespace Urocket
                 n = CopyOut(dst);
                 return true;
             }
-            if (stoppedError != null)
-                return true; // the server stopped: end of stream, as for a close by us
+            if (stoppedError != null || eof)
+                return true; // the server stopped, or the peer's FIN: end of stream
             if (closed)
             {
                 if (closeReason < 0)
@@ -338,6 +338,8 @@ namespace Urocket
         {
             if (stoppedError != null)
                 return stoppedError;
+            if (Loop.Exited || Loop.Server.IsStopped)
+                return new ObjectDisposedException(nameof(UrkServer), "the server stopped");
             if (sendError < 0)
                 return UrkException.From(sendError, "urk_send");
             if (closed)
@@ -459,10 +461,10 @@ namespace Urocket
 
         // ------------------------------------------------------------ flushing
 
-        /// <summary>Completes when every byte written so far has been handed to
-        /// the engine (in order: it is sent before a graceful close's FIN) and
-        /// the connection is below its send limit; throws the error that
-        /// stopped sending.</summary>
+        /// <summary>Hands the writes staged so far to the engine at once and
+        /// completes when the connection is below its send limit (in order:
+        /// everything is sent before a graceful close's FIN); throws the error
+        /// that stopped sending.</summary>
         public ValueTask FlushAsync(CancellationToken cancellationToken = default)
         {
             if (Interlocked.Exchange(ref flushBusy, 1) != 0)
@@ -474,6 +476,7 @@ namespace Urocket
             }
             if (Loop.OnLoopThread)
             {
+                Loop.FlushSends(); // hand staged writes over now: the limit is known only then
                 Exception err;
                 if (FlushDone(out err))
                 {
@@ -497,6 +500,7 @@ namespace Urocket
 
         void StartFlush()
         {
+            Loop.FlushSends();
             flushPending = true;
             TryCompleteFlush();
         }
@@ -504,7 +508,7 @@ namespace Urocket
         bool FlushDone(out Exception err)
         {
             err = null;
-            if (stoppedError != null || sendError < 0 || closed)
+            if (stoppedError != null || sendError < 0 || closed || Loop.Exited)
             {
                 err = WriteError();
                 return true;
@@ -579,6 +583,16 @@ namespace Urocket
             pipeWriter?.OnWritable();
             FireConnectionClosed();
         }
+
+        /// <summary>The peer sent FIN (half-close): reads end, writes go on.</summary>
+        internal void OnEof()
+        {
+            eof = true;
+            TryCompleteRead();
+            pipeReader?.OnInput();
+        }
+
+        internal bool Eof { get { return eof; } }
 
         internal void OnStopped(Exception gone)
         {

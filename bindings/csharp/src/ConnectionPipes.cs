@@ -204,7 +204,12 @@ namespace Urocket
             long avail = c.BufferedBytes;
             if (avail > examined)
             {
-                r = new ReadResult(Build(), false, c.Closed && c.CloseReason >= 0);
+                r = new ReadResult(Build(), false, c.Eof || c.Closed && c.CloseReason >= 0);
+                return true;
+            }
+            if (c.Eof)
+            {
+                r = new ReadResult(Build(), false, true);
                 return true;
             }
             if (c.Closed)
@@ -439,6 +444,7 @@ namespace Urocket
             if (c.Loop.OnLoopThread)
             {
                 Submit();
+                c.Loop.FlushSends(); // a flush asks where the send limit stands: hand over now
                 if (TryResult(out FlushResult r, out Exception err))
                 {
                     Volatile.Write(ref busy, 0);
@@ -448,7 +454,14 @@ namespace Urocket
             }
             else
             {
-                c.Loop.Post(static s => { var pw = (ConnectionPipeWriter)s; pw.Submit(); pw.pending = true; pw.OnWritable(); }, this);
+                c.Loop.Post(static s =>
+                {
+                    var pw = (ConnectionPipeWriter)s;
+                    pw.Submit();
+                    pw.c.Loop.FlushSends();
+                    pw.pending = true;
+                    pw.OnWritable();
+                }, this);
             }
             if (cancellationToken.CanBeCanceled)
                 reg = cancellationToken.UnsafeRegister(static (s, tok) =>

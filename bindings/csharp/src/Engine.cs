@@ -15,6 +15,8 @@ namespace Urocket
         Closed = UrkConst.URK_EV_CLOSED,
         SendDone = UrkConst.URK_EV_SEND_DONE,
         ConnectFailed = UrkConst.URK_EV_CONNECT_FAILED,
+        Eof = UrkConst.URK_EV_EOF,
+        Post = UrkConst.URK_EV_POST,
     }
 
     /// <summary>Options of an engine (urk_engine_opts_t). Zero keeps the
@@ -83,13 +85,15 @@ namespace Urocket
         /// <summary>The native-mode handler given to Start, if any.</summary>
         public NativeHandler Handler { get { return native; } }
 
-        public static Engine Create(EngineOptions options = null)
+        public static Engine Create(EngineOptions options = null) { return Create(options, 0); }
+
+        internal static Engine Create(EngineOptions options, uint extraFlags)
         {
             Library.Initialize();
             options = options ?? new EngineOptions();
             UrkEngineOpts o;
             UrkException.Check(Native.urk_engine_opts_init(&o), "urk_engine_opts_init");
-            o.flags = options.Flags;
+            o.flags = options.Flags | extraFlags;
             o.port = options.Port;
             if (options.Backlog != 0) o.backlog = options.Backlog;
             if (options.Reactors != 0) o.reactors = options.Reactors;
@@ -382,6 +386,10 @@ namespace Urocket
         public virtual void OnClose(Reactor r, ulong conn, int reason) { }
         public virtual void OnSendDone(Reactor r, ulong conn, int res, ulong tag) { }
         public virtual void OnConnectFailed(Reactor r, ulong conn, int res, ulong tag) { }
+        /// <summary>URK_ENGINE_HALF_CLOSE: the peer sent FIN; sending goes on
+        /// until Close. Default: a graceful close (what the engine does
+        /// without an on_eof callback).</summary>
+        public virtual void OnEof(Reactor r, ulong conn) { r.Close(conn, false); }
         /// <summary>An exception a callback threw (the connection was aborted).
         /// Called on the reactor thread; it must not throw.</summary>
         public virtual void OnError(Exception e) { }
@@ -399,6 +407,7 @@ namespace Urocket
             cbs.on_close = (IntPtr)(delegate* unmanaged<IntPtr, ulong, int, void*, void>)&NativeCallbacks.OnClose;
             cbs.on_send_done = (IntPtr)(delegate* unmanaged<IntPtr, ulong, int, ulong, void*, void>)&NativeCallbacks.OnSendDone;
             cbs.on_connect_failed = (IntPtr)(delegate* unmanaged<IntPtr, ulong, int, ulong, void*, void>)&NativeCallbacks.OnConnectFailed;
+            cbs.on_eof = (IntPtr)(delegate* unmanaged<IntPtr, ulong, void*, void>)&NativeCallbacks.OnEof;
         }
 
         /// <summary>After urk_engine_destroy joined the reactor threads: no callback can run any more.</summary>
@@ -468,6 +477,14 @@ namespace Urocket.Interop
         {
             var h = NativeHandler.From(user);
             try { h.OnSendDone(h.ReactorOf(r), conn, res, tag); }
+            catch (Exception ex) { h.Fail(r, conn, ex); }
+        }
+
+        [UnmanagedCallersOnly]
+        public static void OnEof(IntPtr r, ulong conn, void* user)
+        {
+            var h = NativeHandler.From(user);
+            try { h.OnEof(h.ReactorOf(r), conn); }
             catch (Exception ex) { h.Fail(r, conn, ex); }
         }
 

@@ -84,12 +84,15 @@ namespace Urocket.Interop
         public const uint URK_ENGINE_NO_MSG_RING = 16;
         public const uint URK_ENGINE_RELEASE_ON_POLL = 32;
         public const uint URK_ENGINE_NO_DEFER_TASKRUN = 64;
+        public const uint URK_ENGINE_HALF_CLOSE = 128;
         public const int URK_EV_OPEN = 1;
         public const int URK_EV_DATA = 2;
         public const int URK_EV_WRITABLE = 3;
         public const int URK_EV_CLOSED = 4;
         public const int URK_EV_SEND_DONE = 5;
         public const int URK_EV_CONNECT_FAILED = 6;
+        public const int URK_EV_EOF = 7;
+        public const int URK_EV_POST = 8;
         public const uint URK_SEND_NOCOPY = 1;
         public const uint URK_SEND_NOTIFY = 2;
         public const uint URK_SEND_FORCE = 4;
@@ -273,9 +276,9 @@ namespace Urocket.Interop
         [FieldOffset(24)] public ulong rejected;
     }
 
-    /// <summary>urk_callbacks_t (64 bytes).</summary>
+    /// <summary>urk_callbacks_t (72 bytes; 64 in 0.1, without on_eof).</summary>
     [CName("urk_callbacks_t")]
-    [StructLayout(LayoutKind.Explicit, Size = 64)]
+    [StructLayout(LayoutKind.Explicit, Size = 72)]
     public unsafe struct UrkCallbacks
     {
         [FieldOffset(0)] public uint struct_size;
@@ -287,6 +290,7 @@ namespace Urocket.Interop
         [FieldOffset(40)] public IntPtr on_close; // void (*)(urk_reactor_t *, urk_conn_t, int32_t, void *)
         [FieldOffset(48)] public IntPtr on_send_done; // void (*)(urk_reactor_t *, urk_conn_t, int32_t, uint64_t, void *)
         [FieldOffset(56)] public IntPtr on_connect_failed; // void (*)(urk_reactor_t *, urk_conn_t, int32_t, uint64_t, void *)
+        [FieldOffset(64)] public IntPtr on_eof; // void (*)(urk_reactor_t *, urk_conn_t, void *)
     }
 
     /// <summary>urk_loadgen_opts_t (120 bytes).</summary>
@@ -427,6 +431,9 @@ namespace Urocket.Interop
         [LibraryImport(Lib)] public static partial int urk_reactor_fd(IntPtr r);
         [LibraryImport(Lib)] public static partial int urk_reactor_flush(IntPtr r);
         [LibraryImport(Lib)] public static partial int urk_reactor_wake(IntPtr r);
+        /// <summary>fn: a urk_post_fn, void (*)(urk_reactor_t *, void *), e.g. an
+        /// [UnmanagedCallersOnly] method's address.</summary>
+        [LibraryImport(Lib)] public static partial int urk_reactor_post(IntPtr r, IntPtr fn, void* arg);
         [LibraryImport(Lib)] public static partial int urk_reactor_release(IntPtr r, uint* bufs, uint n);
         [LibraryImport(Lib)] public static partial int urk_send(IntPtr r, ulong conn, void* data, uint len, uint flags, ulong tag);
         [LibraryImport(Lib)] public static partial int urk_send_batch(IntPtr r, UrkSendReq* reqs, uint n);

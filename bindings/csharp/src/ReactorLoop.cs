@@ -315,6 +315,15 @@ namespace Urocket
                     if (conns.TryGetValue(ev->conn, out c))
                         c.OnSendDone(ev->res);
                     break;
+                case UrkConst.URK_EV_EOF:
+                    if (conns.TryGetValue(ev->conn, out c))
+                        c.OnEof();
+                    break;
+                case UrkConst.URK_EV_POST:
+                    // Work posted with urk_reactor_post by native code sharing this reactor.
+                    if (ev->data != IntPtr.Zero)
+                        ((delegate* unmanaged<IntPtr, void*, void>)ev->data)(Raw, (void*)ev->user);
+                    break;
                 case UrkConst.URK_EV_CLOSED:
                     if (conns.TryGetValue(ev->conn, out c))
                     {

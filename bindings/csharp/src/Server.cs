@@ -83,7 +83,9 @@ namespace Urocket
                 throw new ArgumentException("UrkServer releases buffers itself: URK_ENGINE_RELEASE_ON_POLL is not allowed");
             if (serverOptions.MaxHeldBuffers < 2)
                 throw new ArgumentOutOfRangeException(nameof(serverOptions), "MaxHeldBuffers must be at least 2");
-            var engine = Engine.Create(options);
+            // Half-close: a peer's FIN ends the reading side only, so a handler
+            // can read to the end of the stream and still reply.
+            var engine = Engine.Create(options, UrkConst.URK_ENGINE_HALF_CLOSE);
             UrkServer server = null;
             try
             {
@@ -106,6 +108,7 @@ namespace Urocket
         public Engine Engine { get { return engine; } }
         public int Port { get { return engine.Port; } }
         public int ReactorCount { get { return loops.Length; } }
+        internal bool IsStopped { get { return Volatile.Read(ref stopped); } }
 
         /// <summary>Opens an outgoing connection from reactor `reactor` (-1:
         /// round-robin). The task completes (on a pool thread) once connected.

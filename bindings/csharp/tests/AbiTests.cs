@@ -49,7 +49,7 @@ namespace Urocket.Tests
             { "uint8_t", typeof(byte) }, { "char", typeof(byte) }, { "uint16_t", typeof(ushort) },
             { "uint32_t", typeof(uint) }, { "int32_t", typeof(int) }, { "int", typeof(int) },
             { "uint64_t", typeof(ulong) }, { "urk_conn_t", typeof(ulong) }, { "int64_t", typeof(long) },
-            { "void", typeof(void) },
+            { "void", typeof(void) }, { "urk_post_fn", typeof(IntPtr) },
         };
 
         static readonly HashSet<string> Opaque = new HashSet<string>
@@ -213,6 +213,7 @@ namespace Urocket.Tests
             {
                 { "on_open", "OnOpen" }, { "on_data", "OnData" }, { "on_writable", "OnWritable" },
                 { "on_close", "OnClose" }, { "on_send_done", "OnSendDone" }, { "on_connect_failed", "OnConnectFailed" },
+                { "on_eof", "OnEof" },
             };
             var cb = Json.Obj(Json.Get(Facts, "structs")).First(kv => kv.Key == "urk_callbacks_t").Value;
             int seen = 0;

@@ -2,7 +2,11 @@
 // every request (anything up to an empty line) gets the same response,
 // byte-identical to bench/servers/response.h; the requests that arrive in one
 // read (pipelining) are answered with one write.
-//   http_server [--host H] [--port P] [--reactors N] [--alloc-report]
+//   http_server [--host H] [--port P] [--reactors N] [--pipelines] [--no-context] [--alloc-report]
+// --pipelines: serve through conn.Transport (PipeReader over the engine's
+// buffers, PipeWriter blocks sent without a copy) instead of ReadAsync/WriteAsync.
+// --no-context: handlers and continuations on the thread pool
+// (ServerOptions.UseReactorContext = false) instead of the reactor thread.
 // Prints "listening on HOST:PORT"; SIGINT/SIGTERM stop it gracefully (exit 0).
 // --alloc-report: at exit, per reactor thread, the bytes the handlers
 // allocated (GC.GetAllocatedBytesForCurrentThread) per request after warm-up.
@@ -43,6 +47,60 @@ static class HttpServer
         return all;
     }
 
+    /// <summary>Counts complete requests ("\r\n\r\n" terminators) in data;
+    /// state carries how much of a terminator ended the previous read.</summary>
+    static int CountRequests(ReadOnlySpan<byte> data, ref int state)
+    {
+        int answers = 0;
+        foreach (byte b in data)
+        {
+            state = b == '\r' ? (state == 2 ? 3 : 1)
+                  : b == '\n' && (state == 1 || state == 3) ? state + 1
+                  : 0;
+            if (state == 4)
+            {
+                answers++;
+                state = 0;
+            }
+        }
+        return answers;
+    }
+
+    static async Task ServePipe(Connection conn)
+    {
+        var input = conn.Transport.Input;
+        var output = conn.Transport.Output;
+        int state = 0;
+        while (true)
+        {
+            var r = await input.ReadAsync();
+            int answers = 0;
+            foreach (var seg in r.Buffer)
+                answers += CountRequests(seg.Span, ref state);
+            input.AdvanceTo(r.Buffer.End); // the buffers go back to the kernel
+            if (allocReport)
+                Count(conn.ReactorIndex, answers);
+            if (answers > 0)
+            {
+                while (answers > 0)
+                {
+                    int k = Math.Min(answers, MaxBatch);
+                    int len = k * Response.Length;
+                    Responses.AsSpan(0, len).CopyTo(output.GetSpan(len));
+                    output.Advance(len);
+                    answers -= k;
+                }
+                var f = await output.FlushAsync();
+                if (f.IsCompleted)
+                    break;
+            }
+            if (r.IsCompleted)
+                break;
+        }
+        input.Complete();
+        output.Complete();
+    }
+
     static async Task Serve(Connection conn)
     {
         var buffer = new byte[8192];
@@ -52,19 +110,7 @@ static class HttpServer
             int n = await conn.ReadAsync(buffer);
             if (n == 0)
                 return;
-            int answers = 0;
-            for (int i = 0; i < n; i++)
-            {
-                byte b = buffer[i];
-                state = b == '\r' ? (state == 2 ? 3 : 1)
-                      : b == '\n' && (state == 1 || state == 3) ? state + 1
-                      : 0;
-                if (state == 4)
-                {
-                    answers++;
-                    state = 0;
-                }
-            }
+            int answers = CountRequests(buffer.AsSpan(0, n), ref state);
             if (allocReport)
                 Count(conn.ReactorIndex, answers);
             while (answers > 0)
@@ -76,8 +122,21 @@ static class HttpServer
         }
     }
 
+    // --no-context: handlers run on pool threads, so the report is
+    // process-wide (GC.GetTotalAllocatedBytes) instead of per reactor thread.
+    static bool poolMode;
+    static long poolRequests, poolBaseRequests = -1, poolBaseBytes;
+
     static void Count(int reactor, int answers)
     {
+        if (poolMode)
+        {
+            long r = Interlocked.Add(ref poolRequests, answers);
+            if (Volatile.Read(ref poolBaseRequests) < 0 && r >= WarmupRequests &&
+                Interlocked.CompareExchange(ref poolBaseRequests, r, -1) == -1)
+                Volatile.Write(ref poolBaseBytes, GC.GetTotalAllocatedBytes(true));
+            return;
+        }
         var a = alloc[reactor];
         a.Requests += answers;
         long now = GC.GetAllocatedBytesForCurrentThread();
@@ -93,6 +152,7 @@ static class HttpServer
     {
         string host = "127.0.0.1";
         int port = 8080, reactors = 1;
+        bool pipelines = false, noContext = false;
         for (int i = 0; i < args.Length; i++)
         {
             string v = i + 1 < args.Length ? args[i + 1] : null;
@@ -102,11 +162,14 @@ static class HttpServer
                 case "--port" when v != null && int.TryParse(v, out port) && port >= 0 && port <= 65535: i++; break;
                 case "--reactors" when v != null && int.TryParse(v, out reactors) && reactors >= 1 && reactors <= 64: i++; break;
                 case "--alloc-report": allocReport = true; break;
+                case "--pipelines": pipelines = true; break;
+                case "--no-context": noContext = true; break;
                 default:
-                    Console.Error.WriteLine("usage: http_server [--host H] [--port P (0-65535)] [--reactors N (1-64)] [--alloc-report]");
+                    Console.Error.WriteLine("usage: http_server [--host H] [--port P (0-65535)] [--reactors N (1-64)] [--pipelines] [--no-context] [--alloc-report]");
                     return 2;
             }
         }
+        poolMode = noContext;
         alloc = new ReactorAlloc[reactors];
         for (int i = 0; i < reactors; i++)
             alloc[i] = new ReactorAlloc();
@@ -114,21 +177,31 @@ static class HttpServer
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
         await using (var server = UrkServer.Start(
-            new EngineOptions { Host = host, Port = (ushort)port, Reactors = (uint)reactors }, Serve))
+            new EngineOptions { Host = host, Port = (ushort)port, Reactors = (uint)reactors },
+            pipelines ? ServePipe : Serve, new ServerOptions { UseReactorContext = !noContext }))
         {
             Console.WriteLine("listening on {0}:{1}", host.Contains(':') ? "[" + host + "]" : host, server.Port);
             await stop.Task;
             await server.StopAsync(TimeSpan.FromSeconds(1));
         }
-        if (allocReport)
+        if (allocReport && poolMode)
+        {
+            long req = poolBaseRequests < 0 ? 0 : Volatile.Read(ref poolRequests) - poolBaseRequests;
+            long bytes = poolBaseRequests < 0 ? 0 : GC.GetTotalAllocatedBytes(true) - poolBaseBytes;
+            Console.WriteLine("alloc-report: process (all threads, includes shutdown): {0} requests after {1} warm-up, {2} bytes allocated, {3:F3} bytes/request, gc={4}, mode={5},no-context",
+                              req, WarmupRequests, bytes, req > 0 ? (double)bytes / req : 0.0,
+                              System.Runtime.GCSettings.IsServerGC ? "server" : "workstation", pipelines ? "pipelines" : "stream");
+        }
+        else if (allocReport)
             for (int i = 0; i < reactors; i++)
             {
                 var a = alloc[i];
                 long req = a.BaseRequests < 0 ? 0 : Volatile.Read(ref a.Requests) - a.BaseRequests;
                 long bytes = a.BaseRequests < 0 ? 0 : Volatile.Read(ref a.LastBytes) - a.BaseBytes;
-                Console.WriteLine("alloc-report: reactor {0}: {1} requests after {2} warm-up, {3} bytes allocated, {4:F3} bytes/request, gc={5}",
+                Console.WriteLine("alloc-report: reactor {0}: {1} requests after {2} warm-up, {3} bytes allocated, {4:F3} bytes/request, gc={5}, mode={6}{7}",
                                   i, req, WarmupRequests, bytes, req > 0 ? (double)bytes / req : 0.0,
-                                  System.Runtime.GCSettings.IsServerGC ? "server" : "workstation");
+                                  System.Runtime.GCSettings.IsServerGC ? "server" : "workstation",
+                                  pipelines ? "pipelines" : "stream", noContext ? ",no-context" : "");
             }
         return 0;
     }

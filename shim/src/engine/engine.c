@@ -1,14 +1,7 @@
-/* engine.c - the engine: options, listener(s), the acceptor thread and the
- * hand-off of accepted connections to reactors, start and stop.
- *
- * Hand-off: the acceptor pushes {fd, peer} onto the reactor's SPSC queue and
- * wakes it once per batch: with IORING_OP_MSG_RING where the kernel has it
- * (a completion lands in the reactor's ring, waking a thread blocked in it),
- * else by writing the reactor's wake eventfd, on which a read is always
- * pending in the reactor's ring. Writing an eventfd registered for
- * completions would not wake a thread blocked in io_uring_enter (notes,
- * pitfall 6). */
-#include "internal.h"
+/* engine.c - the engine: options, creation (reactors, listener(s)), start,
+ * stop and the accessors. The acceptor thread is in acceptor.c, the hand-off
+ * of accepted connections in handoff.c. */
+#include "engine.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -45,7 +38,7 @@ int urk_callbacks_init(urk_callbacks_t *cbs)
 #define ENGINE_KNOWN_FLAGS                                                        \
     (URK_ENGINE_SQPOLL | URK_ENGINE_REUSEPORT | URK_ENGINE_NO_LISTEN |            \
      URK_ENGINE_LEAST_CONN | URK_ENGINE_NO_MSG_RING | URK_ENGINE_RELEASE_ON_POLL | \
-     URK_ENGINE_NO_DEFER_TASKRUN)
+     URK_ENGINE_NO_DEFER_TASKRUN | URK_ENGINE_HALF_CLOSE)
 
 static int pow2(uint32_t v) { return v && !(v & (v - 1)); }
 
@@ -92,38 +85,6 @@ static int validate(urk_engine_opts_t *o, long ncpu)
     return 0;
 }
 
-int urk__listen_socket(const urk_addr_t *addr, int backlog, int reuseport)
-{
-    const struct sockaddr *sa = (const struct sockaddr *)addr->bytes;
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-        goto fail;
-    if (sa->sa_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, sa, addr->len) != 0 || listen(fd, backlog) != 0)
-        goto fail;
-    return fd;
-fail:;
-    int err = -errno;
-    close(fd);
-    return err;
-}
-
-static int bound_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return -errno;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
 int urk_engine_create(const urk_engine_opts_t *opts_in, urk_engine_t **out)
 {
     if (!out)
@@ -165,7 +126,8 @@ int urk_engine_create(const urk_engine_opts_t *opts_in, urk_engine_t **out)
     urk_probe(&e->caps);
 
     e->reactors = calloc(o.reactors, sizeof *e->reactors);
-    if (!e->reactors) {
+    e->woken = calloc(o.reactors, 1);
+    if (!e->reactors || !e->woken) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -186,7 +148,7 @@ int urk_engine_create(const urk_engine_opts_t *opts_in, urk_engine_t **out)
             e->reactors[i]->listen_fd = fd;
             if (i == 0) {
                 /* port 0: the others must bind the port the first one got */
-                e->port = (uint16_t)bound_port(fd);
+                e->port = (uint16_t)urk__bound_port(fd);
                 struct sockaddr_in *s4 = (struct sockaddr_in *)addr.bytes;
                 struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)addr.bytes;
                 if (s4->sin_family == AF_INET)
@@ -202,7 +164,7 @@ int urk_engine_create(const urk_engine_opts_t *opts_in, urk_engine_t **out)
             e->listen_fd = -1;
             goto fail;
         }
-        e->port = (uint16_t)bound_port(e->listen_fd);
+        e->port = (uint16_t)urk__bound_port(e->listen_fd);
         urk_ring_opts_t ro;
         urk_ring_opts_init(&ro);
         ro.sq_entries = 256;
@@ -223,175 +185,19 @@ fail:
     return rc;
 }
 
-/* ---- acceptor ---- */
-
-static uint32_t pick_reactor(urk_engine_t *e)
-{
-    if (e->opts.flags & URK_ENGINE_LEAST_CONN) {
-        uint32_t best = 0;
-        uint64_t best_n = UINT64_MAX;
-        for (uint32_t i = 0; i < e->nreactors; i++) {
-            uint64_t n = URK_STAT_GET(e->reactors[i]->st.live_conns) +
-                         (atomic_load(&e->reactors[i]->handoff.tail) -
-                          atomic_load(&e->reactors[i]->handoff.head));
-            if (n < best_n)
-                best = i, best_n = n;
-        }
-        return best;
-    }
-    return e->rr_next++ % e->nreactors;
-}
-
-static void hand_off(urk_engine_t *e, int fd, uint8_t *woken)
-{
-    urk_handoff_t h;
-    memset(&h, 0, sizeof h);
-    h.fd = fd;
-    socklen_t len = sizeof h.addr;
-    if (getpeername(fd, (struct sockaddr *)h.addr, &len) == 0)
-        h.addr_len = len;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    uint32_t first = pick_reactor(e);
-    for (uint32_t k = 0; k < e->nreactors; k++) {
-        uint32_t i = (first + k) % e->nreactors;
-        if (urk__spsc_push(&e->reactors[i]->handoff, &h) == 0) {
-            woken[i] = 1;
-            URK_STAT_ADD(e->st.accepted, 1);
-            return;
-        }
-    }
-    close(fd); /* every reactor's queue is full */
-    URK_STAT_ADD(e->st.rejected, 1);
-}
-
-static void wake_reactor(urk_engine_t *e, urk_reactor_t *r)
-{
-    if (atomic_exchange(&r->wake_pending, 1))
-        return; /* already woken and not yet drained */
-    int use_msg_ring = (e->caps & URK_CAP_MSG_RING) &&
-                       !(e->opts.flags & URK_ENGINE_NO_MSG_RING) && atomic_load(&r->enabled);
-    if (use_msg_ring &&
-        urk_prep_msg_ring(e->acceptor_ring, urk_ring_fd(r->ring), 0, URK_UD(UD_HANDOFF, 0, 0),
-                          URK_UD(UD_MSG_SENT, 0, r->index), 0) == 0)
-        return;
-    URK_STAT_ADD(r->st.handoff_fallbacks, 1);
-    atomic_store(&r->wake_pending, 0);
-    urk__reactor_kick(r);
-}
-
-static void *acceptor_main(void *arg)
-{
-    urk_engine_t *e = arg;
-    urk_ring_t *ring = e->acceptor_ring;
-    if (e->opts.acceptor_cpu >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(e->opts.acceptor_cpu, &set);
-        pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-    }
-    if (urk_ring_enable(ring) != 0)
-        return NULL;
-    uint64_t wake_buf = 0;
-    int accept_armed = 0, wake_armed = 0, backoff_armed = 0, backoff_ms = 0;
-    struct io_uring_sqe *sqe = urk__get_sqe(ring);
-    io_uring_prep_read(sqe, e->acceptor_wake_fd, &wake_buf, sizeof wake_buf, 0);
-    io_uring_sqe_set_data64(sqe, URK_UD(UD_WAKE, 0, 0));
-    wake_armed = 1;
-    if (urk_prep_accept_multishot(ring, e->listen_fd, URK_UD(UD_ACCEPT, 0, 0), 0) == 0)
-        accept_armed = 1;
-
-    uint8_t *woken = calloc(e->nreactors, 1);
-    urk_cqe_t cq[128];
-    int stopping = 0;
-    while (!stopping || accept_armed || wake_armed || backoff_armed) {
-        int n = urk_ring_complete(ring, cq, 128, 1, -1);
-        if (n < 0)
-            break;
-        memset(woken, 0, e->nreactors);
-        for (int i = 0; i < n; i++) {
-            uint32_t kind = URK_UD_KIND(cq[i].user_data);
-            if (kind == UD_ACCEPT) {
-                if (cq[i].res >= 0) {
-                    if (stopping)
-                        close(cq[i].res);
-                    else
-                        hand_off(e, cq[i].res, woken);
-                } else if (cq[i].res != -ECANCELED) {
-                    URK_STAT_ADD(e->st.accept_errors, 1);
-                }
-                if (!(cq[i].flags & URK_CQE_F_MORE)) {
-                    /* The multishot accept stopped: re-arm it, after a pause
-                     * if descriptors ran out, so it neither dies (as in the
-                     * design we replace) nor spins. */
-                    accept_armed = 0;
-                    if (stopping)
-                        continue;
-                    URK_STAT_ADD(e->st.accept_rearms, 1);
-                    int res = cq[i].res;
-                    if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
-                        backoff_ms = backoff_ms ? backoff_ms * 2 : 1;
-                        if (backoff_ms > 100)
-                            backoff_ms = 100;
-                        if (urk_prep_timeout(ring, (uint64_t)backoff_ms * 1000000ull, 0,
-                                             URK_UD(UD_ACCEPT_BACKOFF, 0, 0), 0) == 0)
-                            backoff_armed = 1;
-                    } else if (urk_prep_accept_multishot(ring, e->listen_fd,
-                                                         URK_UD(UD_ACCEPT, 0, 0), 0) == 0) {
-                        accept_armed = 1;
-                    }
-                } else {
-                    backoff_ms = 0;
-                }
-            } else if (kind == UD_ACCEPT_BACKOFF) {
-                backoff_armed = 0;
-                if (!stopping && urk_prep_accept_multishot(ring, e->listen_fd,
-                                                           URK_UD(UD_ACCEPT, 0, 0), 0) == 0)
-                    accept_armed = 1;
-            } else if (kind == UD_MSG_SENT) {
-                if (cq[i].res < 0) {
-                    /* The reactor's ring refused (not running, CQ full):
-                     * fall back to its eventfd. */
-                    urk_reactor_t *r = e->reactors[URK_UD_GEN(cq[i].user_data)];
-                    URK_STAT_ADD(r->st.handoff_fallbacks, 1);
-                    atomic_store(&r->wake_pending, 0);
-                    urk__reactor_kick(r);
-                }
-            } else if (kind == UD_WAKE) {
-                wake_armed = 0;
-                if (atomic_load(&e->stop_requested) && !stopping) {
-                    stopping = 1;
-                    if (accept_armed)
-                        urk_prep_cancel(ring, URK_UD(UD_ACCEPT, 0, 0), URK_UD(UD_CANCEL, 0, 0), 0);
-                    if (backoff_armed)
-                        urk_prep_cancel(ring, URK_UD(UD_ACCEPT_BACKOFF, 0, 0),
-                                        URK_UD(UD_CANCEL, 0, 0), 0);
-                } else if (!stopping) {
-                    sqe = urk__get_sqe(ring);
-                    if (sqe) {
-                        io_uring_prep_read(sqe, e->acceptor_wake_fd, &wake_buf, sizeof wake_buf, 0);
-                        io_uring_sqe_set_data64(sqe, URK_UD(UD_WAKE, 0, 0));
-                        wake_armed = 1;
-                    }
-                }
-            }
-        }
-        for (uint32_t r = 0; r < e->nreactors; r++)
-            if (woken[r])
-                wake_reactor(e, e->reactors[r]);
-    }
-    free(woken);
-    return NULL;
-}
-
 /* ---- start / stop ---- */
 
 int urk_engine_start(urk_engine_t *e, const urk_callbacks_t *cbs_in)
 {
     if (!e)
         return -EINVAL;
+    /* Stopped counts too when the engine never started: a stopped engine
+     * has closed its listeners and finished its reactors. */
+    pthread_mutex_lock(&e->stop_lock);
     int expected = 0;
-    if (!atomic_compare_exchange_strong(&e->started, &expected, 1))
+    int ok = !e->stopped && atomic_compare_exchange_strong(&e->started, &expected, 1);
+    pthread_mutex_unlock(&e->stop_lock);
+    if (!ok)
         return -URK_ESTATE;
     if (cbs_in) {
         urk_callbacks_t cbs;
@@ -410,7 +216,7 @@ int urk_engine_start(urk_engine_t *e, const urk_callbacks_t *cbs_in)
         }
     }
     if (e->acceptor_ring) {
-        int rc = pthread_create(&e->acceptor, NULL, acceptor_main, e);
+        int rc = pthread_create(&e->acceptor, NULL, urk__acceptor_main, e);
         if (rc) {
             urk_engine_stop(e, 0);
             return -rc;
@@ -472,6 +278,7 @@ void urk_engine_destroy(urk_engine_t *e)
     for (uint32_t i = 0; i < e->nreactors; i++)
         urk__reactor_destroy(e->reactors[i]);
     free(e->reactors);
+    free(e->woken);
     urk_ring_destroy(e->acceptor_ring);
     if (e->acceptor_wake_fd >= 0)
         close(e->acceptor_wake_fd);

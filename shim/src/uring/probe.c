@@ -1,7 +1,7 @@
 /* probe.c - what the running kernel supports, found by asking it: opcode
  * probes, feature bits, and setups or registrations that fail when a feature
  * is missing. Cached after the first call. */
-#include "internal.h"
+#include "uring.h"
 
 #include <pthread.h>
 #include <stdlib.h>

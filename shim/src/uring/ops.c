@@ -1,6 +1,6 @@
 /* ops.c - one urk_prep_* per request type. liburing's prep helpers are
  * static inline: they are called here, and nothing inline crosses the ABI. */
-#include "internal.h"
+#include "uring.h"
 
 #include <netinet/in.h>
 
@@ -279,5 +279,15 @@ int urk_prep_msg_ring(urk_ring_t *ring, int target_ring_fd, int32_t res,
         return rc;
     io_uring_prep_msg_ring(sqe, target_ring_fd, (unsigned)res, target_user_data, 0);
     finish(sqe, user_data, flags);
+    return 0;
+}
+
+int urk__prep_read(urk_ring_t *ring, int fd, void *buf, uint32_t len, uint64_t user_data)
+{
+    struct io_uring_sqe *sqe = urk__get_sqe(ring);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_read(sqe, fd, buf, len, 0);
+    io_uring_sqe_set_data64(sqe, user_data);
     return 0;
 }

@@ -1,7 +1,7 @@
 /* bufring.c - provided-buffer rings: registration (liburing 2.3 lacks
  * io_uring_setup_buf_ring), per-buffer ownership so no buffer is lost or
  * recycled twice, batched recycling, incremental consumption. */
-#include "internal.h"
+#include "uring.h"
 
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -42,6 +42,20 @@ static inline void publish_one(urk_bufring_t *br, uint32_t bid, int offset)
     io_uring_buf_ring_add(br->br, br->base + (size_t)bid * br->size, br->size,
                           (unsigned short)bid, (int)br->mask, offset);
 }
+
+static void buf_on_cqe(urk_ring_t *ring, const struct io_uring_cqe *cqe, urk_cqe_t *out);
+
+static void buf_release_all(urk_ring_t *ring)
+{
+    while (ring->nbufrings)
+        urk_bufring_destroy(ring->bufrings[ring->nbufrings - 1]);
+    free(ring->bufrings);
+    ring->bufrings = NULL;
+    ring->bufrings_cap = 0;
+    urk__group_map_free(&ring->group_map);
+}
+
+static const urk_buf_hooks_t buf_hooks = {buf_on_cqe, buf_release_all};
 
 int urk_bufring_create(urk_ring_t *ring, const urk_bufring_opts_t *opts_in,
                        urk_bufring_t **out)
@@ -133,6 +147,7 @@ int urk_bufring_create(urk_ring_t *ring, const urk_bufring_opts_t *opts_in,
     else
         ring->multi_groups = 1;
     ring->bufrings[ring->nbufrings++] = br;
+    ring->buf_hooks = &buf_hooks;
 
     for (uint32_t bid = 0; bid < opts.count; bid++) {
         publish_one(br, bid, (int)bid);
@@ -232,19 +247,9 @@ int urk_bufring_recycle(urk_bufring_t *br, const uint16_t *bids, uint32_t n)
 
 /* ---- completion conversion ---- */
 
-void urk__cqe_convert(urk_ring_t *ring, const struct io_uring_cqe *cqe, urk_cqe_t *out)
+/* The ring's hook: out already holds the plain fields. */
+static void buf_on_cqe(urk_ring_t *ring, const struct io_uring_cqe *cqe, urk_cqe_t *out)
 {
-    out->user_data = cqe->user_data;
-    out->res = cqe->res;
-    out->flags = cqe->flags & (URK_CQE_F_BUFFER | URK_CQE_F_MORE |
-                               URK_CQE_F_SOCK_NONEMPTY | URK_CQE_F_NOTIF |
-                               URK_CQE_F_BUF_MORE);
-    out->buf = NULL;
-    out->buf_len = 0;
-    out->buf_id = 0;
-    out->buf_group = 0;
-    if (cqe->res == -ENOBUFS)
-        ring->stats.enobufs++;
     if (!(cqe->flags & IORING_CQE_F_BUFFER))
         goto done;
 
@@ -409,4 +414,22 @@ void urk__group_map_free(urk_group_map_t *m)
     free(m->keys);
     free(m->groups);
     memset(m, 0, sizeof *m);
+}
+
+uint32_t urk__bufring_reclaim(urk_bufring_t *br)
+{
+    uint32_t n = 0;
+    int queued = 0;
+    for (uint32_t bid = 0; bid < br->count; bid++) {
+        if (!br->refs[bid])
+            continue;
+        n += br->refs[bid];
+        br->refs[bid] = 0;
+        give_back(br, bid, &queued);
+    }
+    if (queued)
+        io_uring_buf_ring_advance(br->br, queued);
+    br->held -= n;
+    br->ring->stats.bufs_out -= n;
+    return n;
 }

@@ -1,50 +1,14 @@
 /* ring.c - ring setup with feature fallback, submission and completion
- * batching. A ring is driven by one thread (liburing#850). */
-#include "internal.h"
+ * batching. A ring is driven by one thread (liburing#850). This file is the
+ * only one that enters the kernel for a ring; buffer groups are reached
+ * through the hooks bufring.c installs (uring.h). */
+#include "uring.h"
 
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-static _Thread_local char thread_marker;
-const void *urk__thread_self(void) { return &thread_marker; }
-
-uint64_t urk__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t urk__thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-int urk__copy_opts(void *dst, size_t dst_size, const void *src)
-{
-    uint32_t src_size;
-    memcpy(&src_size, src, sizeof src_size);
-    /* Every options struct is a multiple of 8 bytes, as is every older
-     * version of it: any other size would end inside a field (half a
-     * pointer, say). */
-    if (src_size < sizeof(uint32_t) * 2 || src_size % 8)
-        return -EINVAL;
-    if (src_size > dst_size) {
-        const uint8_t *tail = (const uint8_t *)src + dst_size;
-        for (size_t i = 0; i < src_size - dst_size; i++)
-            if (tail[i])
-                return -E2BIG;
-        src_size = (uint32_t)dst_size;
-    }
-    memcpy(dst, src, src_size);
-    memcpy(dst, &(uint32_t){(uint32_t)dst_size}, sizeof(uint32_t));
-    return 0;
-}
 
 int urk_ring_opts_init(urk_ring_opts_t *opts)
 {
@@ -205,10 +169,8 @@ void urk_ring_destroy(urk_ring_t *ring)
 {
     if (!ring)
         return;
-    while (ring->nbufrings)
-        urk_bufring_destroy(ring->bufrings[ring->nbufrings - 1]);
-    free(ring->bufrings);
-    urk__group_map_free(&ring->group_map);
+    if (ring->buf_hooks)
+        ring->buf_hooks->release_all(ring);
     /* See compat.h: only the registering thread may unregister. */
     if ((ring->active & URK_RING_ACTIVE_REGISTERED_FD) &&
         ring->reg_fd_owner != urk__thread_self())
@@ -373,6 +335,11 @@ int urk_ring_complete(urk_ring_t *ring, urk_cqe_t *out, uint32_t max,
     if (rc < 0 && rc != -EAGAIN && rc != -EBUSY)
         return rc;
 
+    return (int)urk__ring_take(ring, out, max);
+}
+
+uint32_t urk__ring_take(urk_ring_t *ring, urk_cqe_t *out, uint32_t max)
+{
     struct io_uring_cqe *cqes[64];
     uint32_t got = 0;
     while (got < max) {
@@ -388,5 +355,58 @@ int urk_ring_complete(urk_ring_t *ring, urk_cqe_t *out, uint32_t max,
         got += n;
         ring->stats.completed += n;
     }
-    return (int)got;
+    return got;
+}
+
+/* ---- the engine's path to the kernel ---- */
+
+int urk__ring_flush(urk_ring_t *ring)
+{
+    count_published(ring);
+    return io_uring_submit(&ring->io);
+}
+
+int urk__ring_wait(urk_ring_t *ring, const struct __kernel_timespec *ts)
+{
+    struct io_uring_cqe *cqe;
+    count_published(ring);
+    int rc = io_uring_submit_and_wait_timeout(&ring->io, &cqe, 1,
+                                              (struct __kernel_timespec *)ts, NULL);
+    return rc > 0 ? 0 : rc;
+}
+
+void urk__ring_prepare_harvest(urk_ring_t *ring)
+{
+    unsigned kf = IO_URING_READ_ONCE(*ring->io.sq.kflags);
+    if (kf & IORING_SQ_CQ_OVERFLOW)
+        ring->stats.cq_overflows++;
+    if (io_uring_sq_ready(&ring->io) || (kf & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)))
+        urk__ring_enter_getevents(ring);
+}
+
+uint32_t urk__ring_sq_ready(const urk_ring_t *ring) { return io_uring_sq_ready(&ring->io); }
+
+uint32_t urk__ring_cq_ready(const urk_ring_t *ring) { return io_uring_cq_ready(&ring->io); }
+
+int urk__ring_held_back(const urk_ring_t *ring) { return needs_enter(ring); }
+
+/* ---- completion conversion ---- */
+
+void urk__cqe_convert(urk_ring_t *ring, const struct io_uring_cqe *cqe, urk_cqe_t *out)
+{
+    out->user_data = cqe->user_data;
+    out->res = cqe->res;
+    out->flags = cqe->flags & (URK_CQE_F_BUFFER | URK_CQE_F_MORE |
+                               URK_CQE_F_SOCK_NONEMPTY | URK_CQE_F_NOTIF |
+                               URK_CQE_F_BUF_MORE);
+    out->buf = NULL;
+    out->buf_len = 0;
+    out->buf_id = 0;
+    out->buf_group = 0;
+    if (cqe->res == -ENOBUFS)
+        ring->stats.enobufs++;
+    if (ring->buf_hooks)
+        ring->buf_hooks->on_cqe(ring, cqe, out);
+    else
+        out->flags &= ~(uint32_t)URK_CQE_F_BUFFER;
 }
