@@ -2,7 +2,8 @@
 // bench/servers/response.h ("Hello, World!", Content-Length: 13, no
 // Content-Type). Kestrel cannot send that response byte for byte: it always
 // adds a Date header (cached, refreshed once a second); the Server header is
-// turned off (AddServerHeader = false). Everything else matches.
+// turned off (AddServerHeader = false). Everything else matches. The listen
+// backlog is 4096 on both transports, as for the other benchmark servers.
 //
 //   aspnet_plaintext [--host 127.0.0.1] [--port 8080] [--transport sockets|urocket]
 //                    [--reactors N]
@@ -94,6 +95,10 @@ static class AspNetPlaintext
             o.AddServerHeader = false;
             o.Listen(address, port);
         });
+        // The listen backlog every other server uses (Kestrel's Sockets
+        // default is 512, which drops SYNs when wrk opens 2048 at once).
+        if (transport == "sockets")
+            builder.WebHost.UseSockets(o => o.Backlog = 4096);
 #if UROCKET_TRANSPORT
         if (transport == "urocket")
             builder.WebHost.UseUrocket(o => o.Reactors = (byte)reactors);   // byte widens to any integer option type
