@@ -26,7 +26,7 @@ LIB_SO := $(BUILD)/liburocket.so.$(VERSION)
 LIB_A := $(BUILD)/liburocket.a
 
 .PHONY: all lib deps check-deps test test-c test-python test-bindings test-csharp test-rust \
-        demo bench install clean test-asan test-tsan test-valgrind fuzz soak examples abi-check \
+        demo bench install clean wheel test-asan test-tsan test-valgrind fuzz soak examples abi-check \
         nuget dotnet-examples test-dotnet
 
 all: lib examples
@@ -49,6 +49,41 @@ $(LIB_SO): $(OBJS) shim/urocket.map
 $(LIB_A): $(OBJS)
 	rm -f $@
 	ar rcs $@ $(OBJS)
+
+# ---- Python wheel ----
+# build/wheel/urocket-$(VERSION)-py3-none-<platform>.whl with liburocket.so
+# inside the package. The packaged copy links liburing statically (no
+# liburing.so needed where the wheel is installed; readelf -d shows only libc).
+# The package is staged in $(BUILD)/pkg so the source folder never holds a
+# library (an editable install uses build/ instead).
+WHEEL_DIR := $(BUILD)/wheel
+WHEEL_PKG := $(BUILD)/pkg
+WHEEL_SO := $(BUILD)/wheel-lib/liburocket.so.$(VERSION_MAJOR)
+PY_SRCS := $(wildcard python/urocket/*.py) python/urocket/py.typed python/pyproject.toml \
+           python/setup.py python/README.md
+
+$(WHEEL_SO): $(OBJS) shim/urocket.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=shim/urocket.map \
+	    -Wl,--no-undefined -Wl,--strip-debug -o $@ $(OBJS) \
+	    -Wl,-Bstatic -luring -Wl,-Bdynamic -lpthread
+	@if readelf -d $@ | grep -q 'NEEDED.*liburing'; then \
+	  echo "$@ still needs liburing.so"; exit 1; fi
+
+# Rebuilt on every call (a few seconds): the wheel's name depends on the
+# platform, which only the Python that builds it knows.
+wheel: $(WHEEL_SO) $(PY_SRCS)
+	rm -rf $(WHEEL_PKG) && mkdir -p $(WHEEL_PKG)/urocket $(WHEEL_DIR)
+	cp python/pyproject.toml python/setup.py python/README.md $(WHEEL_PKG)/
+	cp python/urocket/*.py python/urocket/py.typed $(WHEEL_PKG)/urocket/
+	cp $(WHEEL_SO) $(WHEEL_PKG)/urocket/
+	rm -f $(WHEEL_DIR)/urocket-*.whl
+	cd $(WHEEL_PKG) && $(PYTHON) -m pip wheel -q --no-build-isolation --no-deps \
+	    --no-cache-dir -w $(CURDIR)/$(WHEEL_DIR) .
+	@ls $(WHEEL_DIR)/urocket-$(VERSION)-py3-none-linux_*.whl >/dev/null 2>&1 || \
+	  { echo "make wheel: expected $(WHEEL_DIR)/urocket-$(VERSION)-py3-none-linux_*.whl," \
+	    "built: $$(ls $(WHEEL_DIR))"; exit 1; }
+	@echo "built $$(ls $(WHEEL_DIR)/urocket-*.whl)"
 
 # ---- dependencies (Debian packages) ----
 DEB_PKGS := liburing-dev python3-cffi python3-pytest python3-hypothesis wrk nginx \

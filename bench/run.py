@@ -94,6 +94,20 @@ SERVERS = [
         (["{py}", "-m", "urocket", "serve", "--mode", "asyncio", "--port", "{port}"],
          ("module", "serve")),
     ]),
+    # asyncio_server.py's streams handler, unchanged, on urocket.aio.start_server
+    # (compare with asyncio-streams / uvloop-streams above).
+    ("urocket-streams", [(["{py}", "{bench}/servers/urocket_streams.py", "--port", "{port}",
+                           "--loop", "asyncio"], "{bench}/servers/urocket_streams.py")]),
+    ("urocket-streams-uvloop", [(["{py}", "{bench}/servers/urocket_streams.py", "--port",
+                                  "{port}", "--loop", "uvloop"], ("import", "uvloop"))]),
+    # Rust (bindings/rust/bench, `make -C bench rust-servers`): the pull loop,
+    # urocket::tokio streams, and tokio's own TcpListener as their baseline.
+    ("rust-pull", [(["{build}/bench/rust-target/release/rust_pull", "--port", "{port}"],
+                    "{build}/bench/rust-target/release/rust_pull")]),
+    ("rust-tokio-urocket", [(["{build}/bench/rust-target/release/rust_tokio", "--port", "{port}"],
+                             "{build}/bench/rust-target/release/rust_tokio")]),
+    ("rust-tokio-plain", [(["{build}/bench/rust-target/release/rust_tokio_plain", "--port",
+                            "{port}"], "{build}/bench/rust-target/release/rust_tokio_plain")]),
 ]
 
 # .NET rows (issues 10 and 11) live in bench/dotnet_servers.py: their specs,
@@ -947,6 +961,8 @@ def report(info, command, quick, conns, rounds, duration, idle_n, server_cpu, cl
                eff_at(t0, tc, "urocket-python-pull"), eff_at(t0, tc, "uvloop-protocol"), 1.2)
         target("urocket-asyncio c=%d efficiency >= 1.0x uvloop-streams" % tc,
                eff_at(t0, tc, "urocket-asyncio"), eff_at(t0, tc, "uvloop-streams"), 1.0)
+        target("urocket-streams-uvloop c=%d efficiency >= 1.2x uvloop-streams" % tc,
+               eff_at(t0, tc, "urocket-streams-uvloop"), eff_at(t0, tc, "uvloop-streams"), 1.2)
     bi = idle.get(BASELINE, {}).get("per_conn")
     for n in ("urocket-native-1", "urocket-native-2"):
         target("%s idle bytes/conn <= 0.25x epoll" % n, idle.get(n, {}).get("per_conn"), bi,

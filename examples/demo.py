@@ -4,7 +4,7 @@ engine, load-tested for 5 seconds by uRocket's load generator scripted from
 Python. Prints live progress and a summary table, and draws a plot.
 
 Run with the library and examples built (`make demo` builds them first):
-    URK_LIBRARY=build/liburocket.so.0.1.0 PYTHONPATH=python python3 examples/demo.py
+    URK_LIBRARY=build/liburocket.so.0.2.0 PYTHONPATH=python python3 examples/demo.py
 Options: --duration SECONDS (default 5), --connections N (default 64),
 --plot PATH (default build/demo.png).
 """

@@ -79,7 +79,7 @@ static int is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
 
 /* Allocations the harness made for pointer fields; freed after the call. */
 struct keep {
-    void *p[4];
+    void *p[4 + 2 * URK_LOADGEN_MAX_REQUESTS + 4];
     int n;
 };
 
@@ -295,6 +295,21 @@ static void fuzz_loadgen(struct input *in)
         uint8_t *d = keep_alloc(&k, o.delim_len);
         take(in, d, o.delim_len);
         o.delim = d;
+    }
+    /* a scenario: an array of exactly nrequests entries (a few more than
+     * allowed too), each with len bytes behind data, or data NULL */
+    o.requests = NULL;
+    if (take_byte(in) < 64) {
+        o.nrequests %= URK_LOADGEN_MAX_REQUESTS + 3;
+        urk_loadgen_request_t *rs = keep_alloc(&k, (size_t)o.nrequests * sizeof *rs);
+        for (uint32_t i = 0; i < o.nrequests; i++) {
+            take(in, &rs[i], sizeof rs[i]);
+            rs[i].len %= 257;
+            uint8_t *d = keep_alloc(&k, rs[i].len);
+            take(in, d, rs[i].len);
+            rs[i].data = (take_byte(in) & 7) ? d : NULL;
+        }
+        o.requests = rs;
     }
     if (o.threads > 4 && o.threads <= 64)
         o.threads = 1 + o.threads % 4;

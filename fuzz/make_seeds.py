@@ -5,7 +5,7 @@ Deterministic; rerun after changing an input format in fuzz/*.c. The option
 seeds take their struct bytes from the library's own *_opts_init defaults
 (through the Python binding), so they start from valid options.
 
-    URK_LIBRARY=build/liburocket.so.0.1.0 PYTHONPATH=python \
+    URK_LIBRARY=build/liburocket.so.0.2.0 PYTHONPATH=python \
         /usr/bin/python3 fuzz/make_seeds.py
 """
 import hashlib
@@ -38,6 +38,16 @@ def frame_seeds():
         b"HTTP/1.1 200 OK\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 100 + b"\r\nContent-Length: 1\r\n\r\nz",
         b"garbage",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4;a=b\r\nWiki\r\n5\r\npedia\r\n0\r\nX-T: 1\r\n\r\n" + ok,
+        b"HTTP/1.1 404 NF\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n"
+        b"A \r\n0123456789\n0\n\n",
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"
+        b"HTTP/1.0 503 Busy\r\n\r\nclose-delimited body",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nuntil the close",
+        b"HTTP/1.1 103 Early\r\nLink: x\r\n\r\nHTTP/1.1 304 NM\r\nContent-Length: 9\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
     ]
     for i, body in enumerate(http):
         write("frame", bytes([HTTP, i & 1, i, 7]) + body)

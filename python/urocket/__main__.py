@@ -1,18 +1,17 @@
-"""Command line: `python3 -m urocket serve ...` and `python3 -m urocket load ...`.
+"""Command line: `python3 -m urocket serve ...`, `load ...` and `merge ...`.
 
     python3 -m urocket serve --mode native|pull|asyncio --app http|echo --port 8080
-    python3 -m urocket load --port 8080 --connections 64 --duration 5 [--json] [--plot out.png]
+    python3 -m urocket load http://localhost:8080/ -c 64 -d 5s [--json] [--fail-if 'p99>5ms']
+    python3 -m urocket merge a.json b.json
 """
 import argparse
-import codecs
-import json
 import os
 import signal
 import sys
 import threading
 
 import urocket
-from urocket.loadgen import fmt_seconds
+from urocket._loadgen_cli import add_load_parser, add_merge_parser
 
 
 def _port(text):
@@ -27,18 +26,6 @@ def _positive_int(text):
     if v < 1:
         raise argparse.ArgumentTypeError("must be >= 1")
     return v
-
-
-def _positive_float(text):
-    v = float(text)
-    if not v > 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return v
-
-
-def _escaped_bytes(text):
-    """'GET / HTTP/1.1\\r\\n...' as typed in a shell -> bytes with the escapes decoded."""
-    return codecs.escape_decode(text.encode())[0]
 
 
 # ------------------------------------------------------------------ serve ---
@@ -158,68 +145,8 @@ def cmd_serve(args):
     return _serve_asyncio(args)
 
 
-# ------------------------------------------------------------------- load ---
-
-def _progress_printer(stream):
-    def show(p):
-        stream.write("[%5.1fs] %12s req/s   p50 %-9s p99 %-9s errors %d\n" % (
-            p.elapsed, "{:,}".format(int(p.rps)), fmt_seconds(p.p50), fmt_seconds(p.p99),
-            p.errors))
-        stream.flush()
-    return show
-
-
-def cmd_load(args):
-    if args.plot:
-        from urocket._plot import MISSING, have_matplotlib
-        if not have_matplotlib():
-            sys.stderr.write("urocket load --plot: %s\n" % MISSING)
-            return 2
-    request = args.request if args.request is not None else (
-        b"GET / HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (args.host.encode(), args.port))
-    duration = args.duration
-    if duration is None and args.requests is None:
-        duration = 5.0
-    try:
-        lg = urocket.LoadGenerator(
-            args.host, args.port, connections=args.connections, threads=args.threads,
-            duration=duration, requests=args.requests, rate=args.rate, request=request,
-            framing=args.framing, response_len=args.response_len, delim=args.delim,
-            timeout=args.timeout, cpu=args.cpu)
-    except (ValueError, urocket.UrkError) as exc:
-        sys.stderr.write("urocket load: bad options: %s\n" % exc)
-        return 2
-    with lg:
-        if not args.quiet:
-            mode = ("open loop at %s req/s" % "{:,}".format(int(args.rate))) if args.rate \
-                else "closed loop"
-            what = ("%g s" % duration) if duration else ""
-            if args.requests:
-                what += (" or " if what else "") + "%d responses" % args.requests
-            sys.stderr.write("load test of %s:%d: %d connections, %d thread(s), %s, %s\n" % (
-                args.host, args.port, args.connections, args.threads, mode, what))
-            sys.stderr.flush()
-        progress = None if args.quiet else _progress_printer(sys.stderr)
-        try:
-            result = lg.run(progress=progress)
-        except KeyboardInterrupt:
-            sys.stderr.write("interrupted: results so far\n")
-            result = lg.result()
-        except urocket.UrkError as exc:
-            sys.stderr.write("urocket load: %s\n" % exc)
-            return 1
-    print(result.table(), flush=True)
-    if args.plot:
-        result.plot(args.plot)
-        print("plot written to %s" % args.plot, flush=True)
-    if args.json:
-        print(json.dumps(result.to_json()), flush=True)
-    if result.responses == 0:
-        errs = ", ".join("%s errors: %d" % (k, v) for k, v in result.errors.items() if v)
-        sys.stderr.write("urocket load: no response received (%s)\n" % (errs or "no errors"))
-        return 1
-    return 0
-
+# ------------------------------------------------------------ load, merge ---
+# `load` and `merge` live in urocket/_loadgen_cli.py.
 
 # ------------------------------------------------------------------- main ---
 
@@ -245,36 +172,8 @@ def build_parser():
                    help="event loop of --mode asyncio")
     s.set_defaults(func=cmd_serve)
 
-    ld = sub.add_parser("load", help="load-test a server with the C load generator",
-                        description="Load-test HOST:PORT. Progress every second on stderr, "
-                        "a table on stdout; --json adds one JSON object as the last line.")
-    ld.add_argument("--host", default="127.0.0.1", help="numeric address (default 127.0.0.1)")
-    ld.add_argument("--port", type=_port, required=True)
-    ld.add_argument("--connections", "-c", type=_positive_int, default=64)
-    ld.add_argument("--threads", "-t", type=_positive_int, default=1)
-    ld.add_argument("--duration", "-d", type=_positive_float, default=None,
-                    help="seconds (default 5, unless --requests is given)")
-    ld.add_argument("--requests", "-n", type=_positive_int, default=None,
-                    help="stop after exactly this many responses")
-    ld.add_argument("--rate", "-r", type=_positive_float, default=None,
-                    help="open loop: requests per second in total (default: closed loop)")
-    ld.add_argument("--timeout", type=_positive_float, default=5.0,
-                    help="seconds per request and connect (default 5)")
-    ld.add_argument("--request", type=_escaped_bytes, default=None,
-                    help=r"request bytes, escapes allowed (default 'GET / HTTP/1.1\r\n"
-                    r"Host: HOST:PORT\r\n\r\n')")
-    ld.add_argument("--framing", choices=("http", "fixed", "delim"), default="http")
-    ld.add_argument("--response-len", type=_positive_int, default=None,
-                    help="response bytes with --framing fixed")
-    ld.add_argument("--delim", type=_escaped_bytes, default=None,
-                    help="response terminator with --framing delim")
-    ld.add_argument("--cpu", type=int, default=-1, help="pin thread i to CPU cpu+i")
-    ld.add_argument("--json", action="store_true",
-                    help="print the result as one JSON object on the last stdout line")
-    ld.add_argument("--plot", metavar="FILE.png", default=None,
-                    help="draw throughput over time and the latency distribution")
-    ld.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
-    ld.set_defaults(func=cmd_load)
+    add_load_parser(sub)
+    add_merge_parser(sub)
     return p
 
 

@@ -3,15 +3,15 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = 'a3c8bb9e6ae4e92f25a275fda3a56838f51f190f0bfb3d8f624d405b387a60ac'
+HEADER_SHA256 = '63c509ecfbe037de126ff0ba63d8d53eeaf64b6c0e8648031822b8b14b41d775'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
 CONSTANTS = {
     'URK_VERSION_MAJOR': 0,
-    'URK_VERSION_MINOR': 1,
+    'URK_VERSION_MINOR': 2,
     'URK_VERSION_PATCH': 0,
-    'URK_VERSION_NUMBER': 256,
+    'URK_VERSION_NUMBER': 512,
     'URK_ABI_VERSION': 1,
     'URK_EBASE': 10000,
     'URK_ESTALE_ID': 10001,
@@ -68,12 +68,15 @@ CONSTANTS = {
     'URK_ENGINE_NO_MSG_RING': 16,
     'URK_ENGINE_RELEASE_ON_POLL': 32,
     'URK_ENGINE_NO_DEFER_TASKRUN': 64,
+    'URK_ENGINE_HALF_CLOSE': 128,
     'URK_EV_OPEN': 1,
     'URK_EV_DATA': 2,
     'URK_EV_WRITABLE': 3,
     'URK_EV_CLOSED': 4,
     'URK_EV_SEND_DONE': 5,
     'URK_EV_CONNECT_FAILED': 6,
+    'URK_EV_EOF': 7,
+    'URK_EV_POST': 8,
     'URK_SEND_NOCOPY': 1,
     'URK_SEND_NOTIFY': 2,
     'URK_SEND_FORCE': 4,
@@ -81,20 +84,25 @@ CONSTANTS = {
     'URK_FRAME_DELIM': 2,
     'URK_FRAME_HTTP': 3,
     'URK_LOAD_OPEN_LOOP': 1,
+    'URK_LOADGEN_MAX_REQUESTS': 32,
+    'URK_LOADGEN_RESULT_SIZE_0_1': 144,
+    'URK_LOADGEN_HIST_SUB_BITS': 7,
+    'URK_LOADGEN_HIST_BUCKETS': 4864,
 }
 
 # Sizes pinned by the header's /* size N */ comments.
 STRUCT_SIZES = {
     'urk_addr_t': 136,
     'urk_bufring_opts_t': 32,
-    'urk_callbacks_t': 64,
+    'urk_callbacks_t': 72,
     'urk_cqe_t': 32,
     'urk_engine_opts_t': 112,
     'urk_engine_stats_t': 32,
     'urk_event_t': 40,
     'urk_iovec_t': 16,
-    'urk_loadgen_opts_t': 120,
-    'urk_loadgen_result_t': 144,
+    'urk_loadgen_opts_t': 136,
+    'urk_loadgen_request_t': 24,
+    'urk_loadgen_result_t': 168,
     'urk_loadgen_second_t': 32,
     'urk_reactor_stats_t': 112,
     'urk_ring_info_t': 24,
@@ -105,9 +113,9 @@ STRUCT_SIZES = {
 
 CDEF = r'''
 #define URK_VERSION_MAJOR 0
-#define URK_VERSION_MINOR 1
+#define URK_VERSION_MINOR 2
 #define URK_VERSION_PATCH 0
-#define URK_VERSION_NUMBER 256
+#define URK_VERSION_NUMBER 512
 #define URK_ABI_VERSION 1
 #define URK_EBASE 10000
 #define URK_ESTALE_ID 10001
@@ -164,12 +172,15 @@ CDEF = r'''
 #define URK_ENGINE_NO_MSG_RING 16
 #define URK_ENGINE_RELEASE_ON_POLL 32
 #define URK_ENGINE_NO_DEFER_TASKRUN 64
+#define URK_ENGINE_HALF_CLOSE 128
 #define URK_EV_OPEN 1
 #define URK_EV_DATA 2
 #define URK_EV_WRITABLE 3
 #define URK_EV_CLOSED 4
 #define URK_EV_SEND_DONE 5
 #define URK_EV_CONNECT_FAILED 6
+#define URK_EV_EOF 7
+#define URK_EV_POST 8
 #define URK_SEND_NOCOPY 1
 #define URK_SEND_NOTIFY 2
 #define URK_SEND_FORCE 4
@@ -177,6 +188,10 @@ CDEF = r'''
 #define URK_FRAME_DELIM 2
 #define URK_FRAME_HTTP 3
 #define URK_LOAD_OPEN_LOOP 1
+#define URK_LOADGEN_MAX_REQUESTS 32
+#define URK_LOADGEN_RESULT_SIZE_0_1 144
+#define URK_LOADGEN_HIST_SUB_BITS 7
+#define URK_LOADGEN_HIST_BUCKETS 4864
 uint32_t urk_version(void);
 const char *urk_version_string(void);
 uint32_t urk_abi_version(void);
@@ -366,6 +381,7 @@ typedef struct urk_callbacks {
                          uint64_t tag, void *user);
     void (*on_connect_failed)(urk_reactor_t *r, urk_conn_t conn, int32_t res,
                               uint64_t tag, void *user);
+    void (*on_eof)(urk_reactor_t *r, urk_conn_t conn, void *user);
 } urk_callbacks_t;
 int urk_engine_opts_init(urk_engine_opts_t *opts);
 int urk_callbacks_init(urk_callbacks_t *cbs);
@@ -382,6 +398,8 @@ int urk_reactor_poll(urk_reactor_t *r, urk_event_t *events, uint32_t max,
 int urk_reactor_fd(urk_reactor_t *r);
 int urk_reactor_flush(urk_reactor_t *r);
 int urk_reactor_wake(urk_reactor_t *r);
+typedef void (*urk_post_fn)(urk_reactor_t *r, void *arg);
+int urk_reactor_post(urk_reactor_t *r, urk_post_fn fn, void *arg);
 int urk_reactor_release(urk_reactor_t *r, const uint32_t *bufs, uint32_t n);
 int urk_send(urk_reactor_t *r, urk_conn_t conn, const void *data,
                      uint32_t len, uint32_t flags, uint64_t tag);
@@ -397,6 +415,12 @@ int urk_conn_user(urk_reactor_t *r, urk_conn_t conn, uint64_t *user);
 int urk_reactor_stats(const urk_reactor_t *r, urk_reactor_stats_t *out);
 int urk_reactor_index(const urk_reactor_t *r);
 typedef struct urk_loadgen urk_loadgen_t;
+typedef struct urk_loadgen_request {
+    const void *data;
+    uint32_t len;
+    uint32_t weight;
+    uint32_t reserved[2];
+} urk_loadgen_request_t;
 typedef struct urk_loadgen_opts {
     uint32_t struct_size;
     uint32_t flags;
@@ -416,6 +440,9 @@ typedef struct urk_loadgen_opts {
     uint64_t timeout_ms;
     int32_t cpu;
     uint32_t reserved[7];
+    const urk_loadgen_request_t *requests;
+    uint32_t nrequests;
+    uint32_t ramp_ms;
 } urk_loadgen_opts_t;
 typedef struct urk_loadgen_result {
     uint64_t requests;
@@ -436,6 +463,9 @@ typedef struct urk_loadgen_result {
     uint64_t lat_p99_ns;
     uint64_t lat_p999_ns;
     uint64_t cpu_ns;
+    uint64_t reconnects;
+    uint64_t non2xx;
+    uint64_t lat_sum_ns;
 } urk_loadgen_result_t;
 typedef struct urk_loadgen_second {
     uint64_t responses;
@@ -453,4 +483,15 @@ int urk_loadgen_percentile(const urk_loadgen_t *lg, uint32_t q_ppm,
 int urk_loadgen_timeline(const urk_loadgen_t *lg, urk_loadgen_second_t *out,
                                  uint32_t max);
 void urk_loadgen_destroy(urk_loadgen_t *lg);
+int urk_loadgen_result_ex(const urk_loadgen_t *lg, urk_loadgen_result_t *out,
+                                  uint32_t size);
+int urk_loadgen_status(const urk_loadgen_t *lg, uint32_t *codes, uint64_t *counts,
+                               uint32_t max);
+int urk_loadgen_histogram(const urk_loadgen_t *lg, uint64_t *counts, uint32_t max);
+int urk_loadgen_request_result(const urk_loadgen_t *lg, uint32_t index,
+                                       urk_loadgen_result_t *out, uint32_t size);
+int urk_loadgen_request_status(const urk_loadgen_t *lg, uint32_t index, uint32_t *codes,
+                                       uint64_t *counts, uint32_t max);
+int urk_loadgen_request_histogram(const urk_loadgen_t *lg, uint32_t index,
+                                          uint64_t *counts, uint32_t max);
 '''

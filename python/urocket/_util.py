@@ -4,11 +4,12 @@ result records generated from the struct definitions in the header."""
 import collections
 import warnings
 import weakref
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 from ._ffi import ffi
 from .errors import _check
 
-_live = weakref.WeakSet()
+_live: "weakref.WeakSet[Handle]" = weakref.WeakSet()
 _finalized_open = [0]   # handles closed by the garbage collector, not close()
 
 
@@ -23,14 +24,14 @@ class Handle:
     __slots__ = ("_ptr", "__weakref__")
     _kind = "handle"
 
-    def _register(self, ptr):
+    def _register(self, ptr: Any) -> None:
         self._ptr = ptr
         _live.add(self)
 
-    def _destroy(self, ptr):  # pragma: no cover - abstract
+    def _destroy(self, ptr: Any) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def close(self):
+    def close(self) -> None:
         """Release the native object. Safe to call more than once."""
         ptr = getattr(self, "_ptr", None)
         if ptr is None:
@@ -40,22 +41,22 @@ class Handle:
         self._destroy(ptr)
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         """True once close() ran."""
         return getattr(self, "_ptr", None) is None
 
-    def _closed_error(self):
+    def _closed_error(self) -> ValueError:
         return ValueError("I/O operation on closed %s" % self._kind)
 
-    def __enter__(self):
+    def __enter__(self) -> Any:
         if self.closed:
             raise self._closed_error()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         if getattr(self, "_ptr", None) is not None:
             _finalized_open[0] += 1
             try:
@@ -66,22 +67,23 @@ class Handle:
                 pass
 
 
-def live_handles():
+def live_handles() -> List["Handle"]:
     """Native handles (Ring, BufRing, ...) created and not yet closed."""
     return list(_live)
 
 
-def finalized_open_count():
+def finalized_open_count() -> int:
     """How many handles were closed by the garbage collector instead of close()."""
     return _finalized_open[0]
 
 
-def struct_fields(ctype):
+def struct_fields(ctype: str) -> List[str]:
     """Field names of a struct typedef, in declaration order."""
     return [name for name, _ in ffi.typeof(ctype).fields]
 
 
-def new_opts(ctype, init, kwargs, skip=()):
+def new_opts(ctype: str, init: Callable[[Any], int], kwargs: Dict[str, Any],
+             skip: Sequence[str] = ()) -> Tuple[Any, List[Any]]:
     """Allocate `ctype *`, fill defaults with init() (an urk_*_opts_init), then
     set each keyword argument on the field of the same name.
 
@@ -93,7 +95,7 @@ def new_opts(ctype, init, kwargs, skip=()):
     opts = ffi.new(ctype + " *")
     _check(init(opts))
     fields = dict(ffi.typeof(ctype).fields)
-    keep = []
+    keep: List[Any] = []
     for name, value in kwargs.items():
         field = fields.get(name)
         if field is None or name == "struct_size" or name.startswith("reserved") \
@@ -107,7 +109,7 @@ def new_opts(ctype, init, kwargs, skip=()):
     return opts, keep
 
 
-def _pointer_value(ptype, value, keep):
+def _pointer_value(ptype: Any, value: Any, keep: List[Any]) -> Any:
     """cdata for a pointer field: str/bytes for char * (copied, NUL-added),
     a bytes-like object for void * (copied), a list/tuple for T * (an array
     of T), or a cdata / None as is."""
@@ -126,13 +128,14 @@ def _pointer_value(ptype, value, keep):
     return value
 
 
-def record_type(ctype, name, doc=None, skip=("struct_size",)):
+def record_type(ctype: str, name: str, doc: Optional[str] = None,
+                skip: Sequence[str] = ("struct_size",)) -> Type[Any]:
     """A namedtuple class with one field per struct field (struct_size and
     reserved* left out), and a from_cdata(cdata) constructor."""
     names = [f for f in struct_fields(ctype) if f not in skip and not f.startswith("reserved")]
-    base = collections.namedtuple(name, names)
+    base = collections.namedtuple(name, names)  # type: ignore[misc]
 
-    def from_cdata(cls, c, _names=tuple(names)):
+    def from_cdata(cls: Any, c: Any, _names: Tuple[str, ...] = tuple(names)) -> Any:
         return cls._make([getattr(c, n) for n in _names])
 
     cls = type(name, (base,), {"__slots__": (), "from_cdata": classmethod(from_cdata),
@@ -140,7 +143,7 @@ def record_type(ctype, name, doc=None, skip=("struct_size",)):
     return cls
 
 
-def fd_of(obj):
+def fd_of(obj: Any) -> int:
     """An int file descriptor from an int or an object with fileno()."""
     if type(obj) is int:
         return obj
@@ -148,7 +151,7 @@ def fd_of(obj):
     if fileno is None:
         raise TypeError("expected a file descriptor or an object with fileno(), got %r"
                         % type(obj).__name__)
-    return fileno()
+    return int(fileno())
 
 
 class CdataBatch:
@@ -158,9 +161,13 @@ class CdataBatch:
     CTYPE and decode entries; only the first len(self) entries are valid."""
 
     __slots__ = ("_arr", "_mv", "_n", "_cap")
-    CTYPE = None
+    CTYPE: str = ""
+    _arr: Any
+    _mv: memoryview
+    _n: int
+    _cap: int
 
-    def __init__(self, capacity):
+    def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
         self._arr = ffi.new(self.CTYPE + "[]", capacity)
@@ -169,21 +176,21 @@ class CdataBatch:
         self._n = 0
 
     @property
-    def capacity(self):
+    def capacity(self) -> int:
         """How many entries fit."""
         return self._cap
 
     @property
-    def raw(self):
+    def raw(self) -> Any:
         """The underlying cdata array (first len(self) entries valid)."""
         return self._arr
 
-    def _ensure(self, capacity):
+    def _ensure(self, capacity: int) -> None:
         if capacity > self._cap:
             CdataBatch.__init__(self, capacity)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self._n
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return self._n > 0

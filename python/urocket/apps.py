@@ -10,10 +10,15 @@ ending with a blank line; no other parsing) and an echo server.
 """
 import os
 import threading
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from urocket._ffi import ffi
 from urocket.engine import EV_CLOSED, EV_DATA, EV_WRITABLE
 from urocket.errors import UrkError
+
+if TYPE_CHECKING:
+    from urocket._aioconn import Connection
+    from urocket.engine import Engine, Reactor
 
 __all__ = ["RESPONSE", "count_requests", "pull_loop", "http_handler", "echo_handler", "APPS"]
 
@@ -24,11 +29,11 @@ _RESPONSES = [b""] + [RESPONSE * k for k in range(1, 65)]
 _EAGAIN = 11
 
 
-def _responses(n):
+def _responses(n: int) -> bytes:
     return _RESPONSES[n] if n < len(_RESPONSES) else RESPONSE * n
 
 
-def count_requests(data):
+def count_requests(data: bytes) -> Tuple[int, bytes]:
     """(complete requests in data, bytes to carry into the next read). The
     carry is at most the tail that could start a terminator split across
     reads, never enough to count one twice."""
@@ -40,7 +45,8 @@ def count_requests(data):
     return n, rest[-3:]
 
 
-def pull_loop(reactor, app, stop, pin_cpu=None):
+def pull_loop(reactor: "Reactor", app: str, stop: threading.Event,
+              pin_cpu: Optional[int] = None) -> None:
     """Serve `app` ("http" or "echo") on one reactor from this thread until
     `stop` (a threading.Event) is set and the reactor woken. Per batch:
     one poll, one send_batch, one release."""
@@ -52,15 +58,15 @@ def pull_loop(reactor, app, stop, pin_cpu=None):
     send_batch = reactor.send_batch
     release = reactor.release
     http = app == "http"
-    carry = {}        # http: conn -> partial terminator
-    paused = set()    # echo: conns paused until WRITABLE
+    carry: Dict[int, bytes] = {}   # http: conn -> partial terminator
+    paused: Set[int] = set()       # echo: conns paused until WRITABLE
     while not stop.is_set():
         batch = poll(256, -1)
         n = len(batch)
         if not n:
             continue
         arr = batch.raw
-        sends = []
+        sends: List[Tuple[int, bytes]] = []
         nbufs = 0
         for i, (conn, typ, _res, _p, ln, _buf, _u) in enumerate(batch.tuples()):
             if typ == EV_DATA:
@@ -92,7 +98,8 @@ def pull_loop(reactor, app, stop, pin_cpu=None):
             release(batch)
 
 
-def _over_limit(reactor, sends, http, paused):
+def _over_limit(reactor: "Reactor", sends: List[Tuple[int, bytes]], http: bool,
+                paused: Set[int]) -> None:
     for i, exc in reactor.failures():
         conn = sends[i][0]
         if exc.errno != _EAGAIN:
@@ -109,14 +116,14 @@ def _over_limit(reactor, sends, http, paused):
                 _quietly(reactor.pause_recv, conn)
 
 
-def _quietly(fn, *args):
+def _quietly(fn: Callable[..., Any], *args: Any) -> None:
     try:
         fn(*args)
     except UrkError:
         pass
 
 
-async def http_handler(conn):
+async def http_handler(conn: "Connection") -> None:
     """asyncio handler of the canned-response server."""
     carry = b""
     while True:
@@ -131,7 +138,7 @@ async def http_handler(conn):
             await conn.drain()
 
 
-async def echo_handler(conn):
+async def echo_handler(conn: "Connection") -> None:
     """asyncio echo handler."""
     while True:
         data = await conn.recv()
@@ -141,7 +148,7 @@ async def echo_handler(conn):
         await conn.drain()
 
 
-def serve_pull(engine, app, stop, pin=False):
+def serve_pull(engine: "Engine", app: str, stop: threading.Event, pin: bool = False) -> None:
     """Run pull_loop on every reactor of a started engine, one thread each,
     until stop is set; returns once every thread has ended."""
     cpus = os.sched_getaffinity(0)

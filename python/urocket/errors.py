@@ -6,6 +6,8 @@ builtin OSError subclass also derive from it, so
 BlockingIOError`` catches -EAGAIN, ``except FileExistsError`` catches
 -EEXIST, and so on. The shim's own codes get their own classes.
 """
+from typing import Any, Dict, Optional, Tuple, Type
+
 from ._cdef import CONSTANTS
 from ._ffi import ffi, lib
 
@@ -19,18 +21,18 @@ __all__ = [
 _INT_MAX = 2**31 - 1
 
 
-def strerror(code):
+def strerror(code: int) -> str:
     """Message for -errno / -URK_E* (sign ignored), from urk_strerror."""
     if not -_INT_MAX <= code <= _INT_MAX:
         return "unknown error"
-    return ffi.string(lib.urk_strerror(code)).decode()
+    return str(ffi.string(lib.urk_strerror(code)).decode())
 
 
-def err_name(code):
+def err_name(code: int) -> str:
     """Symbolic name ("EINVAL", "URK_ESTALE_ID", "UNKNOWN"), from urk_err_name."""
     if not -_INT_MAX <= code <= _INT_MAX:
         return "UNKNOWN"
-    return ffi.string(lib.urk_err_name(code)).decode()
+    return str(ffi.string(lib.urk_err_name(code)).decode())
 
 
 class UrkError(OSError):
@@ -42,17 +44,17 @@ class UrkError(OSError):
     """
 
     @property
-    def name(self):
+    def name(self) -> str:
         return err_name(self.errno) if self.errno is not None else "UNKNOWN"
 
     @property
-    def code(self):
+    def code(self) -> Optional[int]:
         return -self.errno if self.errno is not None else None
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "[%s] %s" % (self.name, self.strerror)
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Any, Tuple[int]]:
         return (error_from_code, (-self.errno,))
 
 
@@ -80,7 +82,7 @@ class FramingError(UrkError):
     """URK_EFRAMING: a response did not match the expected framing."""
 
 
-_BY_CODE = {
+_BY_CODE: Dict[int, Type[UrkError]] = {
     CONSTANTS["URK_ESTALE_ID"]: StaleIdError,
     CONSTANTS["URK_ECLOSING"]: ClosingError,
     CONSTANTS["URK_ENOTSUP"]: NotSupportedError,
@@ -90,10 +92,10 @@ _BY_CODE = {
 }
 
 
-def _errno_classes():
+def _errno_classes() -> Dict[Type[OSError], Type[UrkError]]:
     """One UrkError subclass per builtin OSError subclass (PEP 3151), and the
     errno -> class map Python itself uses (OSError(e, ...) picks the class)."""
-    made = {}
+    made: Dict[Type[OSError], Type[UrkError]] = {}
     for base in (BlockingIOError, ChildProcessError, BrokenPipeError,
                  ConnectionAbortedError, ConnectionRefusedError,
                  ConnectionResetError, FileExistsError, FileNotFoundError,
@@ -118,14 +120,25 @@ for _cls in _ERRNO_CLASSES.values():
 del _cls
 
 
-def error_from_code(code):
+# ENOSYS comes from io_uring_setup(2) alone (the library returns it for
+# nothing else): the kernel has no io_uring. Said in one sentence, because
+# it is the first thing a user on such a kernel sees.
+_ENOSYS = 38
+NO_IO_URING = ("io_uring is not available: this kernel has no io_uring system calls "
+               "(io_uring_setup failed with ENOSYS), and uRocket needs a Linux kernel "
+               "with io_uring enabled")
+
+
+def error_from_code(code: int) -> UrkError:
     """Exception instance for a negative (or positive) error code."""
     e = -code if code < 0 else code
+    if e == _ENOSYS:
+        return NotSupportedError(e, NO_IO_URING)
     cls = _BY_CODE.get(e, UrkError)
     return cls(e, strerror(e))
 
 
-def _check(rc):
+def _check(rc: int) -> int:
     """Return rc if >= 0, else raise the matching UrkError subclass."""
     if rc < 0:
         raise error_from_code(rc)

@@ -7,13 +7,14 @@ with prep_*(), handed to the kernel by submit() or complete(), and their
 results come back from complete() as a CompletionBatch: one reused cffi array
 of urk_cqe_t, read without per-field Python objects.
 """
-import collections
+import builtins
 import struct
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from ._cdef import CONSTANTS as _K
 from ._ffi import ffi, lib
 from ._util import CdataBatch, Handle, fd_of, new_opts, record_type
-from .addr import as_address
+from .addr import Address, as_address
 from .errors import _check
 
 __all__ = ["Ring", "BufRing", "CompletionBatch", "Completion", "RingInfo", "RingStats"]
@@ -28,20 +29,27 @@ _CQE_SIZE = ffi.sizeof("urk_cqe_t")
 _CQE = struct.Struct("=QiIQIHH")
 assert _CQE.size == _CQE_SIZE, "urk_cqe_t layout changed: update _CQE"
 
+# A file descriptor: an int or an object with fileno() (a socket).
+FdLike = Any
+Buffer = Union[builtins.bytes, bytearray, memoryview]
+
 _ACTIVE_NAMES = {
     name[len("URK_RING_ACTIVE_"):].lower(): value
     for name, value in _K.items() if name.startswith("URK_RING_ACTIVE_")
 }
 
 
-class RingInfo(record_type("urk_ring_info_t", "RingInfo")):
+_RingInfoBase: Any = record_type("urk_ring_info_t", "RingInfo")
+
+
+class RingInfo(_RingInfoBase):  # type: ignore[misc]
     """What the ring really got (urk_ring_info_t): active URK_RING_ACTIVE_*
     bits, granted SQ/CQ sizes, raw IORING_FEAT_* and IORING_SETUP_* bits."""
 
     __slots__ = ()
 
     @property
-    def active_names(self):
+    def active_names(self) -> FrozenSet[str]:
         """frozenset of active feature names: {"defer_taskrun", "enabled", ...}."""
         return frozenset(n for n, v in _ACTIVE_NAMES.items() if self.active & v)
 
@@ -50,19 +58,23 @@ RingStats = record_type("urk_ring_stats_t", "RingStats",
                         "Counters of a ring (urk_ring_stats_t).")
 
 
-class Completion(collections.namedtuple(
-        "Completion", "user_data res flags buf_len buf_id buf_group")):
+class Completion(NamedTuple):
     """One completion, decoded. buf_* are set when flags has CQE_F_BUFFER."""
 
-    __slots__ = ()
+    user_data: int
+    res: int
+    flags: int
+    buf_len: int
+    buf_id: int
+    buf_group: int
 
     @property
-    def more(self):
+    def more(self) -> bool:
         """True while the multishot request goes on (CQE_F_MORE)."""
         return bool(self.flags & _F_MORE)
 
     @property
-    def has_buffer(self):
+    def has_buffer(self) -> bool:
         """True if the completion carries a provided buffer (CQE_F_BUFFER)."""
         return bool(self.flags & _F_BUFFER)
 
@@ -79,10 +91,10 @@ class CompletionBatch(CdataBatch):
     __slots__ = ()
     CTYPE = "urk_cqe_t"
 
-    def __init__(self, capacity=64):
+    def __init__(self, capacity: int = 64) -> None:
         super().__init__(capacity)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> Completion:
         n = self._n
         if i < 0:
             i += n
@@ -91,43 +103,43 @@ class CompletionBatch(CdataBatch):
         ud, res, flags, _buf, blen, bid, grp = _CQE.unpack_from(self._mv, i * _CQE_SIZE)
         return Completion(ud, res, flags, blen, bid, grp)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Completion]:
         make = Completion._make
         for ud, res, flags, _buf, blen, bid, grp in _CQE.iter_unpack(
                 self._mv[:self._n * _CQE_SIZE]):
             yield make((ud, res, flags, blen, bid, grp))
 
-    def tuples(self):
+    def tuples(self) -> List[Tuple[Any, ...]]:
         """All completions as plain tuples (user_data, res, flags, buf,
         buf_len, buf_id, buf_group), decoded in one call."""
         return list(_CQE.iter_unpack(self._mv[:self._n * _CQE_SIZE]))
 
-    def _cqe(self, i):
+    def _cqe(self, i: int) -> Any:
         if not 0 <= i < self._n:
             raise IndexError("completion index out of range")
         return self._arr[i]
 
-    def user_data(self, i):
+    def user_data(self, i: int) -> int:
         """user_data of completion i."""
         return self._cqe(i).user_data
 
-    def res(self, i):
+    def res(self, i: int) -> int:
         """Result of completion i: >= 0 (bytes, fd, ...) or -errno."""
         return self._cqe(i).res
 
-    def flags(self, i):
+    def flags(self, i: int) -> int:
         """CQE_F_* flags of completion i."""
         return self._cqe(i).flags
 
-    def more(self, i):
+    def more(self, i: int) -> bool:
         """True if completion i's multishot request goes on."""
         return bool(self._cqe(i).flags & _F_MORE)
 
-    def buf_id(self, i):
+    def buf_id(self, i: int) -> int:
         """Provided-buffer id of completion i (give back with BufRing.recycle)."""
         return self._cqe(i).buf_id
 
-    def data(self, i):
+    def data(self, i: int) -> Optional[memoryview]:
         """Received bytes of completion i as a zero-copy memoryview into the
         provided buffer, or None if it carries no buffer. Valid until that
         buffer is recycled or its BufRing is closed: copy before that."""
@@ -136,14 +148,14 @@ class CompletionBatch(CdataBatch):
             return None
         return memoryview(ffi.buffer(c.buf, c.buf_len))
 
-    def bytes(self, i):
+    def bytes(self, i: int) -> builtins.bytes:
         """Received bytes of completion i as a bytes copy (b"" if no buffer)."""
         c = self._cqe(i)
         if c.buf == _NULL:
             return b""
         return ffi.buffer(c.buf, c.buf_len)[:]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<CompletionBatch %d/%d>" % (self._n, self._cap)
 
 
@@ -173,9 +185,11 @@ class Ring(Handle):
     __slots__ = ("_batch", "_keep", "_bufrings", "_raw")
     _kind = "ring"
 
-    def __init__(self, *, sq_entries=None, cq_entries=None, sqpoll=False,
-                 sqpoll_idle_ms=None, sqpoll_cpu=None, defer_taskrun=True,
-                 register_fd=True, disabled=False, force_fallback=False):
+    def __init__(self, *, sq_entries: Optional[int] = None, cq_entries: Optional[int] = None,
+                 sqpoll: bool = False, sqpoll_idle_ms: Optional[int] = None,
+                 sqpoll_cpu: Optional[int] = None, defer_taskrun: bool = True,
+                 register_fd: bool = True, disabled: bool = False,
+                 force_fallback: bool = False) -> None:
         flags = 0
         if sqpoll:
             flags |= _K["URK_RING_SQPOLL"]
@@ -193,12 +207,12 @@ class Ring(Handle):
         out = ffi.new("urk_ring_t **")
         _check(lib.urk_ring_create(opts, out))
         self._batch = CompletionBatch(64)
-        self._keep = {}
-        self._bufrings = {}
+        self._keep: Dict[int, List[Any]] = {}
+        self._bufrings: Dict[int, BufRing] = {}
         self._raw = out[0]  # the pointer prep_* pass; NULL once closed
         self._register(out[0])
 
-    def _destroy(self, ptr):
+    def _destroy(self, ptr: Any) -> None:
         self._raw = _NULL_RING
         for br in list(self._bufrings.values()):
             br.close()
@@ -207,20 +221,20 @@ class Ring(Handle):
         # borrowed can go now.
         self._keep.clear()
 
-    def _p(self):
+    def _p(self) -> Any:
         p = self._ptr
         if p is None:
             raise self._closed_error()
         return p
 
-    def _fail(self, rc):
+    def _fail(self, rc: int) -> None:
         # prep_* pass self._raw without checking: NULL once closed, which
         # the library refuses with an error code; only then ask why.
         if self._ptr is None:
             raise self._closed_error()
         _check(rc)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self._ptr is None:
             return "<urocket.Ring closed>"
         return "<urocket.Ring fd=%d>" % lib.urk_ring_fd(self._ptr)
@@ -228,40 +242,41 @@ class Ring(Handle):
     # ---- properties ----
 
     @property
-    def fd(self):
+    def fd(self) -> int:
         """The ring's file descriptor (target of prep_msg_ring)."""
         return _check(lib.urk_ring_fd(self._p()))
 
     @property
-    def info(self):
+    def info(self) -> RingInfo:
         """RingInfo: what setup really got."""
         out = ffi.new("urk_ring_info_t *")
         _check(lib.urk_ring_info(self._p(), out))
         return RingInfo.from_cdata(out)
 
     @property
-    def stats(self):
+    def stats(self) -> Any:
         """RingStats: counters since creation."""
         out = ffi.new("urk_ring_stats_t *")
         _check(lib.urk_ring_stats(self._p(), out))
         return RingStats.from_cdata(out)
 
-    def enable(self):
+    def enable(self) -> None:
         """Enable a ring created with disabled=True; this thread becomes its
         single issuer."""
         _check(lib.urk_ring_enable(self._p()))
 
-    def register_eventfd(self, efd):
+    def register_eventfd(self, efd: FdLike) -> None:
         """Have the kernel signal eventfd `efd` when completions are posted."""
         _check(lib.urk_ring_register_eventfd(self._p(), fd_of(efd)))
 
-    def unregister_eventfd(self):
+    def unregister_eventfd(self) -> None:
         """Undo register_eventfd()."""
         _check(lib.urk_ring_unregister_eventfd(self._p()))
 
     # ---- buffer rings ----
 
-    def buffer_ring(self, count, size, group_id, incremental=False):
+    def buffer_ring(self, count: int, size: int, group_id: int,
+                    incremental: bool = False) -> "BufRing":
         """Register count x size provided buffers under group_id (a BufRing).
         count is a power of two. FileExistsError-derived UrkError if the group
         is taken; NotSupportedError for incremental on kernels before 6.12."""
@@ -269,7 +284,7 @@ class Ring(Handle):
 
     # ---- requests ----
 
-    def _hold(self, user_data, obj):
+    def _hold(self, user_data: int, obj: Any) -> None:
         entry = self._keep.get(user_data)
         if entry is None:
             self._keep[user_data] = [1, obj]
@@ -277,7 +292,7 @@ class Ring(Handle):
             entry[0] += 1
             entry.append(obj)
 
-    def _release(self, arr, n):
+    def _release(self, arr: Any, n: int) -> None:
         keep = self._keep
         for i in range(n):
             c = arr[i]
@@ -288,20 +303,22 @@ class Ring(Handle):
                     if entry[0] <= 0:
                         del keep[c.user_data]
 
-    def prep_nop(self, user_data=0, flags=0):
+    def prep_nop(self, user_data: int = 0, flags: int = 0) -> None:
         """Queue a no-op; completes with res 0."""
         rc = lib.urk_prep_nop(self._raw, user_data, flags)
         if rc:
             self._fail(rc)
 
-    def prep_accept_multishot(self, listen_fd, user_data=0, flags=0):
+    def prep_accept_multishot(self, listen_fd: FdLike, user_data: int = 0,
+                              flags: int = 0) -> None:
         """Multishot accept: each completion's res is a new fd (close it).
         Without CQE_F_MORE the accept stopped: queue it again."""
         rc = lib.urk_prep_accept_multishot(self._raw, fd_of(listen_fd), user_data, flags)
         if rc:
             self._fail(rc)
 
-    def prep_recv_multishot(self, fd, group, user_data=0, flags=0):
+    def prep_recv_multishot(self, fd: FdLike, group: Union[int, "BufRing"], user_data: int = 0,
+                            flags: int = 0) -> None:
         """Multishot recv into buffers of `group` (a BufRing or its group id).
         Completions carry data (batch.data(i)) to give back with recycle().
         -ENOBUFS without CQE_F_MORE means the group ran dry: recycle, then
@@ -311,7 +328,8 @@ class Ring(Handle):
         if rc:
             self._fail(rc)
 
-    def prep_recv(self, fd, buf, user_data=0, flags=0, nbytes=None):
+    def prep_recv(self, fd: FdLike, buf: Union[bytearray, memoryview], user_data: int = 0,
+                  flags: int = 0, nbytes: Optional[int] = None) -> None:
         """Single-shot recv into a writable buffer (bytearray, memoryview,
         ...), held until completion. nbytes limits the length."""
         p = self._raw
@@ -324,7 +342,8 @@ class Ring(Handle):
             self._fail(rc)
         self._hold(user_data, (buf, c))
 
-    def prep_send(self, fd, data, user_data=0, msg_flags=0, flags=0):
+    def prep_send(self, fd: FdLike, data: Buffer, user_data: int = 0, msg_flags: int = 0,
+                  flags: int = 0) -> None:
         """send(2) of a bytes-like object (MSG_NOSIGNAL added), held until
         completion. res may be less than len(data): send the rest after."""
         p = self._raw
@@ -334,7 +353,8 @@ class Ring(Handle):
             self._fail(rc)
         self._hold(user_data, (data, c))
 
-    def prep_sendv(self, fd, buffers, user_data=0, msg_flags=0, flags=0):
+    def prep_sendv(self, fd: FdLike, buffers: Iterable[Buffer], user_data: int = 0,
+                   msg_flags: int = 0, flags: int = 0) -> None:
         """sendmsg(2) of a sequence of bytes-like objects (1..1024), all held
         until completion."""
         p = self._raw
@@ -351,7 +371,8 @@ class Ring(Handle):
             self._fail(rc)
         self._hold(user_data, (bufs, cs, iov))
 
-    def prep_connect(self, fd, addr, user_data=0, flags=0):
+    def prep_connect(self, fd: FdLike, addr: Union[Address, Tuple[Any, ...]],
+                     user_data: int = 0, flags: int = 0) -> None:
         """connect(2) to an Address or (host, port) numeric literal."""
         p = self._raw
         a = as_address(addr)
@@ -359,19 +380,19 @@ class Ring(Handle):
         if rc:
             self._fail(rc)
 
-    def prep_close(self, fd, user_data=0, flags=0):
+    def prep_close(self, fd: FdLike, user_data: int = 0, flags: int = 0) -> None:
         """close(2) through the ring."""
         rc = lib.urk_prep_close(self._raw, fd_of(fd), user_data, flags)
         if rc:
             self._fail(rc)
 
-    def prep_shutdown(self, fd, how, user_data=0, flags=0):
+    def prep_shutdown(self, fd: FdLike, how: int, user_data: int = 0, flags: int = 0) -> None:
         """shutdown(2); how is socket.SHUT_RD / SHUT_WR / SHUT_RDWR."""
         rc = lib.urk_prep_shutdown(self._raw, fd_of(fd), how, user_data, flags)
         if rc:
             self._fail(rc)
 
-    def prep_cancel(self, target_user_data, user_data=0, flags=0):
+    def prep_cancel(self, target_user_data: int, user_data: int = 0, flags: int = 0) -> None:
         """Cancel the request(s) with target_user_data (CANCEL_ALL: every
         match). res: 0, -ENOENT, -EALREADY (or a count with CANCEL_ALL). The
         cancelled request still posts its own final completion."""
@@ -379,13 +400,14 @@ class Ring(Handle):
         if rc:
             self._fail(rc)
 
-    def prep_cancel_fd(self, fd, user_data=0, flags=0):
+    def prep_cancel_fd(self, fd: FdLike, user_data: int = 0, flags: int = 0) -> None:
         """Cancel requests on fd (CANCEL_ALL: all of them)."""
         rc = lib.urk_prep_cancel_fd(self._raw, fd_of(fd), user_data, flags)
         if rc:
             self._fail(rc)
 
-    def prep_timeout(self, seconds, user_data=0, count=0, flags=0):
+    def prep_timeout(self, seconds: float, user_data: int = 0, count: int = 0,
+                     flags: int = 0) -> None:
         """Completes with -ETIME after `seconds`, or with 0 once `count` other
         completions were posted (count 0: pure timer)."""
         if seconds < 0:
@@ -394,7 +416,8 @@ class Ring(Handle):
         if rc:
             self._fail(rc)
 
-    def prep_msg_ring(self, target, res, target_user_data, user_data=0, flags=0):
+    def prep_msg_ring(self, target: "Ring", res: int, target_user_data: int,
+                      user_data: int = 0, flags: int = 0) -> None:
         """Post {user_data=target_user_data, res=res} on ring `target` (a Ring
         or its fd); wakes a thread waiting there."""
         tfd = target.fd if isinstance(target, Ring) else fd_of(target)
@@ -404,15 +427,16 @@ class Ring(Handle):
 
     # ---- submission and completion ----
 
-    def submit(self):
+    def submit(self) -> int:
         """Hand queued requests to the kernel; returns how many."""
         return _check(lib.urk_ring_submit(self._p()))
 
-    def new_batch(self, capacity=64):
+    def new_batch(self, capacity: int = 64) -> CompletionBatch:
         """A CompletionBatch of its own, for complete(batch=...)."""
         return CompletionBatch(capacity)
 
-    def complete(self, max=64, min_complete=0, timeout=None, batch=None):
+    def complete(self, max: int = 64, min_complete: int = 0, timeout: Optional[float] = None,
+                 batch: Optional[CompletionBatch] = None) -> CompletionBatch:
         """Submit what is queued, wait until min_complete completions are
         ready or `timeout` seconds pass (None: no limit; min_complete 0:
         never waits), and return up to `max` of them as a CompletionBatch.
@@ -452,7 +476,8 @@ class BufRing(Handle):
     __slots__ = ("_ring", "_group", "_count", "_size", "_bids")
     _kind = "buffer ring"
 
-    def __init__(self, ring, count, size, group_id, incremental=False):
+    def __init__(self, ring: Ring, count: int, size: int, group_id: int,
+                 incremental: bool = False) -> None:
         rp = ring._p()
         opts, _ = new_opts("urk_bufring_opts_t", lib.urk_bufring_opts_init, {
             "flags": _K["URK_BUFRING_INC"] if incremental else 0,
@@ -467,46 +492,46 @@ class BufRing(Handle):
         self._register(out[0])
         ring._bufrings[group_id] = self
 
-    def _destroy(self, ptr):
+    def _destroy(self, ptr: Any) -> None:
         self._ring._bufrings.pop(self._group, None)
         lib.urk_bufring_destroy(ptr)
 
-    def _p(self):
+    def _p(self) -> Any:
         p = self._ptr
         if p is None:
             raise self._closed_error()
         return p
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "closed" if self._ptr is None else "available=%d" % self.available
         return "<urocket.BufRing group=%d count=%d size=%d %s>" % (
             self._group, self._count, self._size, state)
 
     @property
-    def group(self):
+    def group(self) -> int:
         """Buffer group id (what recv requests select from)."""
         return self._group
 
     @property
-    def count(self):
+    def count(self) -> int:
         return self._count
 
     @property
-    def size(self):
+    def size(self) -> int:
         return self._size
 
     @property
-    def available(self):
+    def available(self) -> int:
         """Buffers the kernel can fill now."""
         return _check(lib.urk_bufring_available(self._p()))
 
-    def buf(self, bid):
+    def buf(self, bid: int) -> memoryview:
         """The whole buffer `bid` as a writable memoryview (valid until close)."""
         out = ffi.new("void **")
         _check(lib.urk_bufring_buf(self._p(), bid, out))
         return memoryview(ffi.buffer(out[0], self._size))
 
-    def recycle(self, bids):
+    def recycle(self, bids: Union[int, Iterable[int]]) -> int:
         """Give buffers back to the kernel in one publish: an int or an
         iterable of ints. All or nothing: a bid not held raises (EALREADY:
         already with the kernel; EINVAL: out of range). Returns the count."""
@@ -515,7 +540,7 @@ class BufRing(Handle):
             arr = self._bids
             arr[0] = bids
             return _check(lib.urk_bufring_recycle(p, arr, 1))
-        bids = list(bids)
+        bids = list(bids)  # type: ignore[arg-type]
         n = len(bids)
         if n <= 64:
             arr = self._bids
@@ -524,7 +549,7 @@ class BufRing(Handle):
             arr = ffi.new("uint16_t[]", bids)
         return _check(lib.urk_bufring_recycle(p, arr, n))
 
-    def recycle_batch(self, batch):
+    def recycle_batch(self, batch: CompletionBatch) -> int:
         """Give back every buffer of this group carried by `batch` (after
         copying what you need out of batch.data(i)). Returns the count."""
         p = self._p()

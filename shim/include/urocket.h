@@ -34,7 +34,7 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define URK_VERSION_MAJOR 0
-#define URK_VERSION_MINOR 1
+#define URK_VERSION_MINOR 2
 #define URK_VERSION_PATCH 0
 #define URK_VERSION_NUMBER \
     ((URK_VERSION_MAJOR << 16) | (URK_VERSION_MINOR << 8) | URK_VERSION_PATCH)
@@ -510,16 +510,19 @@ URK_API int urk_engine_stats(const urk_engine_t *e, urk_engine_stats_t *out);
 /* Pull mode. Fills up to max events; waits up to timeout_ms for the first
  * (-1: no limit, 0: never waits). Returns the count. The first thread to
  * poll a reactor becomes its owner: every reactor call below except
- * urk_reactor_wake, urk_reactor_fd and urk_reactor_stats must come from it
- * (-URK_ETHREAD otherwise). */
+ * urk_reactor_wake, urk_reactor_post, urk_reactor_fd, urk_reactor_stats and
+ * urk_reactor_index must come from it (-URK_ETHREAD otherwise). */
 URK_API int urk_reactor_poll(urk_reactor_t *r, urk_event_t *events, uint32_t max,
                              int32_t timeout_ms);
-/* Readable while events may be pending: register it with a host event loop,
- * then call urk_reactor_poll(..., 0). Owned by the reactor. */
+/* Level-triggered: readable whenever urk_reactor_poll(..., 0) would return
+ * an event or has work to do (also requests queued outside a poll, posts,
+ * wakes). Register it with a host event loop and poll on readiness; no
+ * unprompted poll is needed. Owned by the reactor. */
 URK_API int urk_reactor_fd(urk_reactor_t *r);
 /* Hands queued sends and closes to the kernel now. urk_reactor_poll does
- * this too; call it when a host loop queued work and goes back to waiting
- * on urk_reactor_fd without polling. Returns the number of requests sent. */
+ * this too. A host loop that queued work outside a poll may call it before
+ * waiting on urk_reactor_fd again (else the fd turns readable and the next
+ * poll hands them over). Returns the number of requests sent. */
 URK_API int urk_reactor_flush(urk_reactor_t *r);
 /* Makes a blocked or future urk_reactor_poll return. Any thread. */
 URK_API int urk_reactor_wake(urk_reactor_t *r);
@@ -572,11 +575,21 @@ typedef struct urk_loadgen urk_loadgen_t;
 /* urk_loadgen_opts_t.framing */
 #define URK_FRAME_FIXED 1 /* each response is response_len bytes        */
 #define URK_FRAME_DELIM 2 /* each response ends with delim               */
-#define URK_FRAME_HTTP 3  /* HTTP/1.1 with Content-Length, keep-alive   */
+#define URK_FRAME_HTTP 3  /* HTTP/1.x: Content-Length, chunked, close-
+                             delimited; keep-alive and Connection: close */
 
 /* urk_loadgen_opts_t.flags */
 #define URK_LOAD_OPEN_LOOP (1u << 0) /* send at `rate`, latency measured
                                         from the intended send time       */
+
+/* One kind of request of a scenario (urk_loadgen_opts_t.requests). */
+typedef struct urk_loadgen_request {
+    const void *data;          /* request bytes (copied) */
+    uint32_t len;
+    uint32_t weight;           /* share of the requests sent; 0 counts as 1 */
+    uint32_t reserved[2];      /* must be 0 */
+} urk_loadgen_request_t; /* size 24 */
+#define URK_LOADGEN_MAX_REQUESTS 32
 
 typedef struct urk_loadgen_opts {
     uint32_t struct_size;
@@ -597,7 +610,13 @@ typedef struct urk_loadgen_opts {
     uint64_t timeout_ms;       /* per request/connect; 0: 5000 */
     int32_t cpu;               /* pin thread i to cpu + i; -1: no pinning */
     uint32_t reserved[7];
-} urk_loadgen_opts_t; /* size 120 */
+    /* UROCKET_0.2 */
+    const urk_loadgen_request_t *requests; /* a scenario: several kinds of
+                                  request, chosen by weight, counted apart
+                                  (copied; `request` must then be NULL) */
+    uint32_t nrequests;        /* 1..URK_LOADGEN_MAX_REQUESTS with requests */
+    uint32_t ramp_ms;          /* connections start spread over this time */
+} urk_loadgen_opts_t; /* size 136 */
 
 typedef struct urk_loadgen_result {
     uint64_t requests;         /* requests sent */
@@ -618,7 +637,25 @@ typedef struct urk_loadgen_result {
     uint64_t lat_p99_ns;
     uint64_t lat_p999_ns;
     uint64_t cpu_ns;           /* CPU time of the generator's threads */
-} urk_loadgen_result_t; /* size 144 */
+    /* UROCKET_0.2: filled by urk_loadgen_result_ex only */
+    uint64_t reconnects;       /* connections the server ended cleanly
+                                  (Connection: close, HTTP/1.0, close-
+                                  delimited body, close between responses),
+                                  each replaced; not errors */
+    uint64_t non2xx;           /* HTTP responses with a status outside
+                                  200..299 (also counted in responses) */
+    uint64_t lat_sum_ns;       /* sum of the recorded latencies */
+} urk_loadgen_result_t; /* size 168 */
+/* The 0.1 size of urk_loadgen_result_t (what urk_loadgen_result writes). */
+#define URK_LOADGEN_RESULT_SIZE_0_1 144
+
+/* The latency histogram (urk_loadgen_histogram): URK_LOADGEN_HIST_BUCKETS
+ * counts; bucket i < 128 holds the value i (ns); above, with j = i - 128,
+ * s = j / 128: values [(128 + j % 128) << s, ((129 + j % 128) << s) - 1].
+ * Values of 2^44 ns and more land in the last bucket. Two runs' histograms
+ * add bucket by bucket into the histogram of both. */
+#define URK_LOADGEN_HIST_SUB_BITS 7
+#define URK_LOADGEN_HIST_BUCKETS 4864
 
 typedef struct urk_loadgen_second {
     uint64_t responses;
@@ -642,6 +679,29 @@ URK_API int urk_loadgen_percentile(const urk_loadgen_t *lg, uint32_t q_ppm,
 URK_API int urk_loadgen_timeline(const urk_loadgen_t *lg, urk_loadgen_second_t *out,
                                  uint32_t max);
 URK_API void urk_loadgen_destroy(urk_loadgen_t *lg);
+/* UROCKET_0.2. Totals as urk_loadgen_result, for a struct of `size` bytes
+ * (sizeof(urk_loadgen_result_t) of the caller's header; at least
+ * URK_LOADGEN_RESULT_SIZE_0_1, a multiple of 8): fills the fields this
+ * library knows, zeroes the rest. */
+URK_API int urk_loadgen_result_ex(const urk_loadgen_t *lg, urk_loadgen_result_t *out,
+                                  uint32_t size);
+/* UROCKET_0.2. HTTP responses by status code, ascending: up to max (code,
+ * count) pairs; returns the number of distinct codes seen. */
+URK_API int urk_loadgen_status(const urk_loadgen_t *lg, uint32_t *codes, uint64_t *counts,
+                               uint32_t max);
+/* UROCKET_0.2. Copies up to max latency histogram buckets (layout above);
+ * returns URK_LOADGEN_HIST_BUCKETS. */
+URK_API int urk_loadgen_histogram(const urk_loadgen_t *lg, uint64_t *counts, uint32_t max);
+/* UROCKET_0.2. The same three for request kind `index` of a scenario
+ * (0..nrequests-1): its requests, responses, errors by kind, latency and
+ * non2xx (elapsed_ns and cpu_ns are the run's; bytes and reconnects are
+ * not split: 0). -EINVAL for an index out of range or no scenario. */
+URK_API int urk_loadgen_request_result(const urk_loadgen_t *lg, uint32_t index,
+                                       urk_loadgen_result_t *out, uint32_t size);
+URK_API int urk_loadgen_request_status(const urk_loadgen_t *lg, uint32_t index, uint32_t *codes,
+                                       uint64_t *counts, uint32_t max);
+URK_API int urk_loadgen_request_histogram(const urk_loadgen_t *lg, uint32_t index,
+                                          uint64_t *counts, uint32_t max);
 
 #ifdef __cplusplus
 }

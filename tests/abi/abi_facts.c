@@ -21,8 +21,9 @@ _Static_assert(sizeof(urk_send_req_t) == 40, "urk_send_req_t size pinned by the 
 _Static_assert(sizeof(urk_reactor_stats_t) == 112, "urk_reactor_stats_t size pinned by the header");
 _Static_assert(sizeof(urk_engine_stats_t) == 32, "urk_engine_stats_t size pinned by the header");
 _Static_assert(sizeof(urk_callbacks_t) == 72, "urk_callbacks_t size pinned by the header");
-_Static_assert(sizeof(urk_loadgen_opts_t) == 120, "urk_loadgen_opts_t size pinned by the header");
-_Static_assert(sizeof(urk_loadgen_result_t) == 144, "urk_loadgen_result_t size pinned by the header");
+_Static_assert(sizeof(urk_loadgen_request_t) == 24, "urk_loadgen_request_t size pinned by the header");
+_Static_assert(sizeof(urk_loadgen_opts_t) == 136, "urk_loadgen_opts_t size pinned by the header");
+_Static_assert(sizeof(urk_loadgen_result_t) == 168, "urk_loadgen_result_t size pinned by the header");
 _Static_assert(sizeof(urk_loadgen_second_t) == 32, "urk_loadgen_second_t size pinned by the header");
 _Static_assert(_Generic(&urk_version, uint32_t (*)(void): 1, default: 0), "urk_version signature");
 _Static_assert(_Generic(&urk_version_string, const char * (*)(void): 1, default: 0), "urk_version_string signature");
@@ -99,6 +100,12 @@ _Static_assert(_Generic(&urk_loadgen_result, int (*)(const urk_loadgen_t *, urk_
 _Static_assert(_Generic(&urk_loadgen_percentile, int (*)(const urk_loadgen_t *, uint32_t, uint64_t *): 1, default: 0), "urk_loadgen_percentile signature");
 _Static_assert(_Generic(&urk_loadgen_timeline, int (*)(const urk_loadgen_t *, urk_loadgen_second_t *, uint32_t): 1, default: 0), "urk_loadgen_timeline signature");
 _Static_assert(_Generic(&urk_loadgen_destroy, void (*)(urk_loadgen_t *): 1, default: 0), "urk_loadgen_destroy signature");
+_Static_assert(_Generic(&urk_loadgen_result_ex, int (*)(const urk_loadgen_t *, urk_loadgen_result_t *, uint32_t): 1, default: 0), "urk_loadgen_result_ex signature");
+_Static_assert(_Generic(&urk_loadgen_status, int (*)(const urk_loadgen_t *, uint32_t *, uint64_t *, uint32_t): 1, default: 0), "urk_loadgen_status signature");
+_Static_assert(_Generic(&urk_loadgen_histogram, int (*)(const urk_loadgen_t *, uint64_t *, uint32_t): 1, default: 0), "urk_loadgen_histogram signature");
+_Static_assert(_Generic(&urk_loadgen_request_result, int (*)(const urk_loadgen_t *, uint32_t, urk_loadgen_result_t *, uint32_t): 1, default: 0), "urk_loadgen_request_result signature");
+_Static_assert(_Generic(&urk_loadgen_request_status, int (*)(const urk_loadgen_t *, uint32_t, uint32_t *, uint64_t *, uint32_t): 1, default: 0), "urk_loadgen_request_status signature");
+_Static_assert(_Generic(&urk_loadgen_request_histogram, int (*)(const urk_loadgen_t *, uint32_t, uint64_t *, uint32_t): 1, default: 0), "urk_loadgen_request_histogram signature");
 
 #define FIELD(T, F) offsetof(T, F), sizeof(((T *)0)->F)
 
@@ -233,6 +240,12 @@ int main(void)
     printf("      {\"name\": \"on_connect_failed\", \"offset\": %zu, \"size\": %zu, \"type\": \"void (*)(urk_reactor_t *, urk_conn_t, int32_t, uint64_t, void *)\"},\n", FIELD(urk_callbacks_t, on_connect_failed));
     printf("      {\"name\": \"on_eof\", \"offset\": %zu, \"size\": %zu, \"type\": \"void (*)(urk_reactor_t *, urk_conn_t, void *)\"}\n", FIELD(urk_callbacks_t, on_eof));
     printf("    ]},\n");
+    printf("    \"urk_loadgen_request_t\": {\"size\": %zu, \"align\": %zu, \"fields\": [\n", sizeof(urk_loadgen_request_t), _Alignof(urk_loadgen_request_t));
+    printf("      {\"name\": \"data\", \"offset\": %zu, \"size\": %zu, \"type\": \"const void *\"},\n", FIELD(urk_loadgen_request_t, data));
+    printf("      {\"name\": \"len\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint32_t\"},\n", FIELD(urk_loadgen_request_t, len));
+    printf("      {\"name\": \"weight\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint32_t\"},\n", FIELD(urk_loadgen_request_t, weight));
+    printf("      {\"name\": \"reserved\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint32_t[2]\"}\n", FIELD(urk_loadgen_request_t, reserved));
+    printf("    ]},\n");
     printf("    \"urk_loadgen_opts_t\": {\"size\": %zu, \"align\": %zu, \"fields\": [\n", sizeof(urk_loadgen_opts_t), _Alignof(urk_loadgen_opts_t));
     printf("      {\"name\": \"struct_size\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint32_t\"},\n", FIELD(urk_loadgen_opts_t, struct_size));
     printf("      {\"name\": \"flags\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint32_t\"},\n", FIELD(urk_loadgen_opts_t, flags));
@@ -251,7 +264,10 @@ int main(void)
     printf("      {\"name\": \"rate\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint64_t\"},\n", FIELD(urk_loadgen_opts_t, rate));
     printf("      {\"name\": \"timeout_ms\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint64_t\"},\n", FIELD(urk_loadgen_opts_t, timeout_ms));
     printf("      {\"name\": \"cpu\", \"offset\": %zu, \"size\": %zu, \"type\": \"int32_t\"},\n", FIELD(urk_loadgen_opts_t, cpu));
-    printf("      {\"name\": \"reserved\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint32_t[7]\"}\n", FIELD(urk_loadgen_opts_t, reserved));
+    printf("      {\"name\": \"reserved\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint32_t[7]\"},\n", FIELD(urk_loadgen_opts_t, reserved));
+    printf("      {\"name\": \"requests\", \"offset\": %zu, \"size\": %zu, \"type\": \"const urk_loadgen_request_t *\"},\n", FIELD(urk_loadgen_opts_t, requests));
+    printf("      {\"name\": \"nrequests\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint32_t\"},\n", FIELD(urk_loadgen_opts_t, nrequests));
+    printf("      {\"name\": \"ramp_ms\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint32_t\"}\n", FIELD(urk_loadgen_opts_t, ramp_ms));
     printf("    ]},\n");
     printf("    \"urk_loadgen_result_t\": {\"size\": %zu, \"align\": %zu, \"fields\": [\n", sizeof(urk_loadgen_result_t), _Alignof(urk_loadgen_result_t));
     printf("      {\"name\": \"requests\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint64_t\"},\n", FIELD(urk_loadgen_result_t, requests));
@@ -271,7 +287,10 @@ int main(void)
     printf("      {\"name\": \"lat_p90_ns\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint64_t\"},\n", FIELD(urk_loadgen_result_t, lat_p90_ns));
     printf("      {\"name\": \"lat_p99_ns\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint64_t\"},\n", FIELD(urk_loadgen_result_t, lat_p99_ns));
     printf("      {\"name\": \"lat_p999_ns\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint64_t\"},\n", FIELD(urk_loadgen_result_t, lat_p999_ns));
-    printf("      {\"name\": \"cpu_ns\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint64_t\"}\n", FIELD(urk_loadgen_result_t, cpu_ns));
+    printf("      {\"name\": \"cpu_ns\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint64_t\"},\n", FIELD(urk_loadgen_result_t, cpu_ns));
+    printf("      {\"name\": \"reconnects\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint64_t\"},\n", FIELD(urk_loadgen_result_t, reconnects));
+    printf("      {\"name\": \"non2xx\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint64_t\"},\n", FIELD(urk_loadgen_result_t, non2xx));
+    printf("      {\"name\": \"lat_sum_ns\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint64_t\"}\n", FIELD(urk_loadgen_result_t, lat_sum_ns));
     printf("    ]},\n");
     printf("    \"urk_loadgen_second_t\": {\"size\": %zu, \"align\": %zu, \"fields\": [\n", sizeof(urk_loadgen_second_t), _Alignof(urk_loadgen_second_t));
     printf("      {\"name\": \"responses\", \"offset\": %zu, \"size\": %zu, \"type\": \"uint64_t\"},\n", FIELD(urk_loadgen_second_t, responses));
@@ -356,7 +375,11 @@ int main(void)
     printf("    \"URK_FRAME_FIXED\": %llu,\n", (unsigned long long)(URK_FRAME_FIXED));
     printf("    \"URK_FRAME_DELIM\": %llu,\n", (unsigned long long)(URK_FRAME_DELIM));
     printf("    \"URK_FRAME_HTTP\": %llu,\n", (unsigned long long)(URK_FRAME_HTTP));
-    printf("    \"URK_LOAD_OPEN_LOOP\": %llu\n", (unsigned long long)(URK_LOAD_OPEN_LOOP));
+    printf("    \"URK_LOAD_OPEN_LOOP\": %llu,\n", (unsigned long long)(URK_LOAD_OPEN_LOOP));
+    printf("    \"URK_LOADGEN_MAX_REQUESTS\": %llu,\n", (unsigned long long)(URK_LOADGEN_MAX_REQUESTS));
+    printf("    \"URK_LOADGEN_RESULT_SIZE_0_1\": %llu,\n", (unsigned long long)(URK_LOADGEN_RESULT_SIZE_0_1));
+    printf("    \"URK_LOADGEN_HIST_SUB_BITS\": %llu,\n", (unsigned long long)(URK_LOADGEN_HIST_SUB_BITS));
+    printf("    \"URK_LOADGEN_HIST_BUCKETS\": %llu\n", (unsigned long long)(URK_LOADGEN_HIST_BUCKETS));
     printf("  },\n");
     printf("  \"functions\": [\n");
     printf("%s\n", "    {\"name\": \"urk_version\", \"ret\": \"uint32_t\", \"params\": []},");
@@ -433,7 +456,13 @@ int main(void)
     printf("%s\n", "    {\"name\": \"urk_loadgen_result\", \"ret\": \"int\", \"params\": [{\"name\": \"lg\", \"type\": \"const urk_loadgen_t *\"}, {\"name\": \"out\", \"type\": \"urk_loadgen_result_t *\"}]},");
     printf("%s\n", "    {\"name\": \"urk_loadgen_percentile\", \"ret\": \"int\", \"params\": [{\"name\": \"lg\", \"type\": \"const urk_loadgen_t *\"}, {\"name\": \"q_ppm\", \"type\": \"uint32_t\"}, {\"name\": \"ns\", \"type\": \"uint64_t *\"}]},");
     printf("%s\n", "    {\"name\": \"urk_loadgen_timeline\", \"ret\": \"int\", \"params\": [{\"name\": \"lg\", \"type\": \"const urk_loadgen_t *\"}, {\"name\": \"out\", \"type\": \"urk_loadgen_second_t *\"}, {\"name\": \"max\", \"type\": \"uint32_t\"}]},");
-    printf("%s\n", "    {\"name\": \"urk_loadgen_destroy\", \"ret\": \"void\", \"params\": [{\"name\": \"lg\", \"type\": \"urk_loadgen_t *\"}]}");
+    printf("%s\n", "    {\"name\": \"urk_loadgen_destroy\", \"ret\": \"void\", \"params\": [{\"name\": \"lg\", \"type\": \"urk_loadgen_t *\"}]},");
+    printf("%s\n", "    {\"name\": \"urk_loadgen_result_ex\", \"ret\": \"int\", \"params\": [{\"name\": \"lg\", \"type\": \"const urk_loadgen_t *\"}, {\"name\": \"out\", \"type\": \"urk_loadgen_result_t *\"}, {\"name\": \"size\", \"type\": \"uint32_t\"}]},");
+    printf("%s\n", "    {\"name\": \"urk_loadgen_status\", \"ret\": \"int\", \"params\": [{\"name\": \"lg\", \"type\": \"const urk_loadgen_t *\"}, {\"name\": \"codes\", \"type\": \"uint32_t *\"}, {\"name\": \"counts\", \"type\": \"uint64_t *\"}, {\"name\": \"max\", \"type\": \"uint32_t\"}]},");
+    printf("%s\n", "    {\"name\": \"urk_loadgen_histogram\", \"ret\": \"int\", \"params\": [{\"name\": \"lg\", \"type\": \"const urk_loadgen_t *\"}, {\"name\": \"counts\", \"type\": \"uint64_t *\"}, {\"name\": \"max\", \"type\": \"uint32_t\"}]},");
+    printf("%s\n", "    {\"name\": \"urk_loadgen_request_result\", \"ret\": \"int\", \"params\": [{\"name\": \"lg\", \"type\": \"const urk_loadgen_t *\"}, {\"name\": \"index\", \"type\": \"uint32_t\"}, {\"name\": \"out\", \"type\": \"urk_loadgen_result_t *\"}, {\"name\": \"size\", \"type\": \"uint32_t\"}]},");
+    printf("%s\n", "    {\"name\": \"urk_loadgen_request_status\", \"ret\": \"int\", \"params\": [{\"name\": \"lg\", \"type\": \"const urk_loadgen_t *\"}, {\"name\": \"index\", \"type\": \"uint32_t\"}, {\"name\": \"codes\", \"type\": \"uint32_t *\"}, {\"name\": \"counts\", \"type\": \"uint64_t *\"}, {\"name\": \"max\", \"type\": \"uint32_t\"}]},");
+    printf("%s\n", "    {\"name\": \"urk_loadgen_request_histogram\", \"ret\": \"int\", \"params\": [{\"name\": \"lg\", \"type\": \"const urk_loadgen_t *\"}, {\"name\": \"index\", \"type\": \"uint32_t\"}, {\"name\": \"counts\", \"type\": \"uint64_t *\"}, {\"name\": \"max\", \"type\": \"uint32_t\"}]}");
     printf("  ]\n");
     printf("}\n");
     return 0;

@@ -178,6 +178,15 @@ static const abi_field_t loadgen_opts_f[] = {
     F(urk_loadgen_opts_t, timeout_ms, "uint64_t"),
     F(urk_loadgen_opts_t, cpu, "int32_t"),
     F(urk_loadgen_opts_t, reserved, "uint32_t[7]"),
+    F(urk_loadgen_opts_t, requests, "const urk_loadgen_request_t *"),
+    F(urk_loadgen_opts_t, nrequests, "uint32_t"),
+    F(urk_loadgen_opts_t, ramp_ms, "uint32_t"),
+};
+static const abi_field_t loadgen_request_f[] = {
+    F(urk_loadgen_request_t, data, "const void *"),
+    F(urk_loadgen_request_t, len, "uint32_t"),
+    F(urk_loadgen_request_t, weight, "uint32_t"),
+    F(urk_loadgen_request_t, reserved, "uint32_t[2]"),
 };
 static const abi_field_t loadgen_result_f[] = {
     F(urk_loadgen_result_t, requests, "uint64_t"),
@@ -198,6 +207,9 @@ static const abi_field_t loadgen_result_f[] = {
     F(urk_loadgen_result_t, lat_p99_ns, "uint64_t"),
     F(urk_loadgen_result_t, lat_p999_ns, "uint64_t"),
     F(urk_loadgen_result_t, cpu_ns, "uint64_t"),
+    F(urk_loadgen_result_t, reconnects, "uint64_t"),
+    F(urk_loadgen_result_t, non2xx, "uint64_t"),
+    F(urk_loadgen_result_t, lat_sum_ns, "uint64_t"),
 };
 static const abi_field_t loadgen_second_f[] = {
     F(urk_loadgen_second_t, responses, "uint64_t"),
@@ -220,8 +232,9 @@ static const abi_struct_t abi_structs[] = {
     S(urk_reactor_stats_t, 112, reactor_stats_f),
     S(urk_engine_stats_t, 32, engine_stats_f),
     S(urk_callbacks_t, 72, callbacks_f),
-    S(urk_loadgen_opts_t, 120, loadgen_opts_f),
-    S(urk_loadgen_result_t, 144, loadgen_result_f),
+    S(urk_loadgen_request_t, 24, loadgen_request_f),
+    S(urk_loadgen_opts_t, 136, loadgen_opts_f),
+    S(urk_loadgen_result_t, 168, loadgen_result_f),
     S(urk_loadgen_second_t, 32, loadgen_second_f),
 };
 

@@ -4,7 +4,7 @@
  * crash it (run under ASan/valgrind to catch out-of-bounds reads). */
 #include "testutil.h"
 
-#include "loadgen_frame.c"
+#include "loadgen/loadgen_frame.c"
 
 static uint64_t rng = 88172645463325252ull;
 static uint32_t rnd(uint32_t n)
@@ -145,7 +145,7 @@ static void test_http(void)
     static const char *good[] = {
         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
         "HTTP/1.1 200 OK\r\ncontent-length:0\r\n\r\n",
-        "HTTP/1.0 404 Not Found\nCONTENT-LENGTH: 3\nX: y\n\nabc",
+        "HTTP/1.0 404 Not Found\nCONTENT-LENGTH: 3\nConnection: Keep-Alive\nX: y\n\nabc",
         "HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok", /* no reason phrase */
         "HTTP/1.1 204 No Content\r\nServer: s\r\n\r\n",
         "HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n", /* no body */
@@ -155,6 +155,16 @@ static void test_http(void)
         "Set-Cookie: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"
         "Content-Length:\t4\t\r\nContent-Length: 4\r\n\r\nHTTP", /* equal duplicates */
         "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n\r\n\r\n\r\n", /* body looks like a head */
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        "HTTP/1.1 404 Not Found\r\ntransfer-encoding: gzip, CHUNKED\r\n"
+        "Content-Length: 3\r\n\r\n" /* Transfer-Encoding wins */
+        "A;name=value;x=\"q;\"\r\n0123456789\r\n1f  \r\n0123456789012345678901234567890\n"
+        "0;last\r\nX-Trailer: t\r\nX-Other: u\r\n\r\n",
+        "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n0\n\n", /* bare LF */
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "3\r\n\r\n\r\r\n00000\r\n\r\n", /* data that looks like CRLF; zeros */
+        "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\nx",
+        "HTTP/1.1 500 Oops\r\nConnection: keep-alive, Upgrade\r\nContent-Length: 0\r\n\r\n",
     };
     uint8_t buf[16384];
     size_t len = 0;
@@ -180,9 +190,18 @@ static void test_http(void)
         "HTTP/2 200 OK\r\nContent-Length: 0\r\n\r\n",
         "HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n",
         "HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-        "HTTP/1.1 200 OK\r\ntransfer-encoding: identity\r\nContent-Length: 1\r\n\r\nx",
-        "HTTP/1.1 200 OK\r\nServer: x\r\n\r\n", /* no length */
+        "HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n;x\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1 x\r\na\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\naX\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffff\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nno colon\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\nH",
+        "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.0 200 OK\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\nx",
@@ -209,6 +228,124 @@ static void test_http(void)
     h[big] = 0;
     check_error(&f, h);
     free(h);
+}
+
+/* Steps through a stream whole or byte by byte, collecting status codes and
+ * close flags of each response and finally reporting the EOF outcome. */
+struct steps {
+    int n, err, eof;
+    uint32_t status[16], close[16];
+};
+
+static struct steps run_steps(const urk_lg_framing_t *f, const char *s, size_t len, int bytewise)
+{
+    struct steps r;
+    memset(&r, 0, sizeof r);
+    urk_lg_parser_t p;
+    urk__lg_parser_init(&p, f);
+    size_t off = 0;
+    while (off < len) {
+        size_t n = bytewise ? 1 : len - off, used = 0, done = 0;
+        while (done < n) {
+            int rc = urk__lg_parse_step(&p, (const uint8_t *)s + off + done, n - done, &used);
+            if (rc < 0) {
+                r.err = 1;
+                return r;
+            }
+            CHECK(used <= n - done);
+            done += used;
+            if (rc == 0)
+                break;
+            CHECK(r.n < 16);
+            r.status[r.n] = p.resp_status;
+            r.close[r.n++] = p.resp_close;
+        }
+        CHECK(done == n);
+        off += n;
+    }
+    r.eof = urk__lg_parse_eof(&p);
+    if (r.eof == 1) {
+        CHECK(r.n < 16);
+        r.status[r.n] = p.resp_status;
+        r.close[r.n++] = p.resp_close;
+    }
+    return r;
+}
+
+/* expect: "status:close" pairs, e.g. "200:0 404:1"; eof: the EOF result */
+static void check_steps(const urk_lg_framing_t *f, const char *s, const char *expect, int eof)
+{
+    for (int bw = 0; bw < 2; bw++) {
+        struct steps r = run_steps(f, s, strlen(s), bw);
+        char got[256] = "";
+        size_t gl = 0;
+        for (int i = 0; i < r.n; i++)
+            gl += (size_t)snprintf(got + gl, sizeof got - gl, "%s%u:%u", i ? " " : "",
+                                   r.status[i], r.close[i]);
+        if (r.err || strcmp(got, expect) != 0 || r.eof != eof) {
+            fprintf(stderr, "bytewise %d: got '%s' eof %d err %d, want '%s' eof %d for:\n%s\n",
+                    bw, got, r.eof, r.err, expect, eof, s);
+            exit(1);
+        }
+    }
+}
+
+static void test_http_status_close(void)
+{
+    urk_lg_framing_t f, head;
+    CHECK_OK(urk__lg_framing_init(&f, URK_FRAME_HTTP, 0, NULL, 0, 0));
+    CHECK_OK(urk__lg_framing_init(&head, URK_FRAME_HTTP, 0, NULL, 0, 1));
+    check_steps(&f, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"
+                    "HTTP/1.1 404 NF\r\nContent-Length: 0\r\n\r\n"
+                    "HTTP/1.1 503 U\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n",
+                "200:0 404:0 503:0", 0);
+    /* Connection: close ends the connection after the response */
+    check_steps(&f, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+                "200:1", 0);
+    check_steps(&f, "HTTP/1.1 200 OK\r\nConnection: x, Close\r\nTransfer-Encoding: chunked"
+                    "\r\n\r\n0\r\n\r\n", "200:1", 0);
+    /* HTTP/1.0: close unless keep-alive */
+    check_steps(&f, "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", "200:1", 0);
+    check_steps(&f, "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"
+                    "HTTP/1.0 201 OK\r\nContent-Length: 0\r\n\r\n", "200:0 201:1", 0);
+    /* close-delimited bodies end at EOF */
+    check_steps(&f, "HTTP/1.1 200 OK\r\nServer: x\r\n\r\nsome body bytes", "200:1", 1);
+    check_steps(&f, "HTTP/1.0 200 OK\r\n\r\n", "200:1", 1);
+    check_steps(&f, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n"
+                    "abcdef", "200:1", 1);
+    check_steps(&f, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                    "HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", "200:0 200:1", 1);
+    /* no body: 1xx skipped, 204, 304, HEAD */
+    check_steps(&f, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n"
+                    "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 NM\r\nContent-Length: 9\r\n"
+                    "\r\n", "204:0 304:0", 0);
+    check_steps(&head, "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n"
+                       "HTTP/1.1 404 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "HTTP/1.1 200 OK\r\n\r\n", "200:0 404:0 200:0", 0);
+    /* cut short: EOF mid-response is an error, between responses is not */
+    const char *cut[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc",
+        "HTTP/1.1 200 OK\r\nContent-Le",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: y\r\n",
+    };
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++)
+        check_steps(&f, cut[i], "", -URK_EFRAMING);
+    check_steps(&f, "", "", 0);
+
+    /* a chunked body split at every byte position (two pieces) */
+    static const char ch[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "4;a=b\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n"
+                             "0\r\nT: 1\r\n\r\n";
+    size_t n = strlen(ch);
+    for (size_t cutp = 0; cutp <= n; cutp++) {
+        urk_lg_parser_t p;
+        urk__lg_parser_init(&p, &f);
+        int a = urk__lg_parse(&p, (const uint8_t *)ch, cutp);
+        int b = urk__lg_parse(&p, (const uint8_t *)ch + cutp, n - cutp);
+        CHECK(a >= 0 && b >= 0 && a + b == 1 && urk__lg_parser_idle(&p));
+        CHECK(p.resp_status == 200 && p.resp_close == 0);
+    }
 }
 
 /* Random bytes and mutations of good responses: any result, no crash, and
@@ -253,6 +390,7 @@ int main(void)
     test_fixed();
     test_delim();
     test_http();
+    test_http_status_close();
     test_random();
     printf("ok\n");
     return 0;

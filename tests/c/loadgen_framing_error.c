@@ -1,6 +1,6 @@
 /* Responses that do not match the framing are err_framing, never counted as
- * responses: garbage for HTTP, chunked HTTP, no Content-Length, extra bytes
- * after a fixed-size response. */
+ * responses: garbage for HTTP, a bad chunk size, a bad Content-Length, extra
+ * bytes after a fixed-size response. */
 #include "loadgen_server.h"
 
 static void run_case(const char *name, uint16_t framing, const char *resp, uint32_t response_len)
@@ -22,9 +22,10 @@ static void run_case(const char *name, uint16_t framing, const char *resp, uint3
 int main(void)
 {
     run_case("garbage", URK_FRAME_HTTP, "XTTP/1.1 200 OK\r\n\r\n", 0);
-    run_case("chunked", URK_FRAME_HTTP,
-             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 0);
-    run_case("no length", URK_FRAME_HTTP, "HTTP/1.1 200 OK\r\nServer: x\r\n\r\n", 0);
+    run_case("bad chunk size", URK_FRAME_HTTP,
+             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\nabc\r\n0\r\n\r\n", 0);
+    run_case("chunk without CRLF", URK_FRAME_HTTP,
+             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n", 0);
     run_case("bad length", URK_FRAME_HTTP, "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", 0);
     /* 10 bytes per request where 8 were expected: a response, then 2 stray
      * bytes that no request asked for. */

@@ -3,7 +3,7 @@
  * adds, and huge values are clamped, not lost. */
 #include "testutil.h"
 
-#include "histogram.c"
+#include "loadgen/loadgen_histogram.c"
 
 static uint64_t rng = 0x1234567ull;
 static uint64_t rnd64(void)

@@ -2,7 +2,7 @@
  * tests: a child process with one thread per connection on 127.0.0.1; it
  * reads fixed-size requests,
  * counts them, and answers each with a canned response, optionally late,
- * byte by byte, truncated, or not at all. */
+ * byte by byte, truncated, or not at all, optionally closing after it. */
 #ifndef URK_LOADGEN_SERVER_H
 #define URK_LOADGEN_SERVER_H
 
@@ -27,6 +27,7 @@ typedef struct lgs_opts {
     uint32_t silent;          /* read requests, never reply */
     uint64_t stall_at;        /* request number (1-based) that is answered */
     uint32_t stall_ms;        /*   only after stall_ms                      */
+    uint32_t close_after;     /* close the connection after each reply */
 } lgs_opts_t;
 
 typedef struct lgs {
@@ -115,7 +116,7 @@ static inline void *lgs_conn_main(void *arg)
         } else {
             bad = lgs_write_full(a.fd, resp, s->o.response_len);
         }
-        if (bad)
+        if (bad || s->o.close_after)
             break;
     }
     free(req);
@@ -230,8 +231,18 @@ static inline int lg_under_valgrind(void)
     return v && strcmp(v, "1") == 0;
 }
 
-/* Creates, runs and destroys a load generator; returns its result. */
-static inline urk_loadgen_result_t lg_run(const urk_loadgen_opts_t *o_in)
+/* HTTP status counts of a run (urk_loadgen_status). */
+typedef struct lg_status {
+    int n;
+    uint32_t codes[16];
+    uint64_t counts[16];
+} lg_status_t;
+
+/* Creates, runs and destroys a load generator; returns its result (the
+ * whole current struct, via urk_loadgen_result_ex) and, with st, its
+ * status table. */
+static inline urk_loadgen_result_t lg_run_status(const urk_loadgen_opts_t *o_in,
+                                                 lg_status_t *st)
 {
     urk_loadgen_opts_t copy = *o_in;
     const urk_loadgen_opts_t *o = &copy;
@@ -247,9 +258,18 @@ static inline urk_loadgen_result_t lg_run(const urk_loadgen_opts_t *o_in)
         t_skip("io_uring unavailable");
     CHECK_RC(rc, 0);
     urk_loadgen_result_t r;
-    CHECK_OK(urk_loadgen_result(lg, &r));
+    CHECK_OK(urk_loadgen_result_ex(lg, &r, sizeof r));
+    if (st) {
+        st->n = urk_loadgen_status(lg, st->codes, st->counts, 16);
+        CHECK(st->n >= 0 && st->n <= 16);
+    }
     urk_loadgen_destroy(lg);
     return r;
+}
+
+static inline urk_loadgen_result_t lg_run(const urk_loadgen_opts_t *o_in)
+{
+    return lg_run_status(o_in, NULL);
 }
 
 static inline uint64_t lg_errors(const urk_loadgen_result_t *r)

@@ -486,8 +486,10 @@ def test_bad_arguments(run):
             await urocket.aio.start_server(echo, release_on_poll=True)
         with pytest.raises(ValueError):
             await urocket.aio.start_server(echo, read_limit=0)
-        with pytest.raises(urocket.UrkError):
-            await urocket.aio.start_server(echo, "not-an-address")
+        with pytest.raises(OSError):   # a name that does not resolve
+            await urocket.aio.start_server(echo, "not-an-address.invalid")
+        with pytest.raises(urocket.UrkError):   # resolves, but not to an address here
+            await urocket.aio.start_server(echo, "192.0.2.1")
         with pytest.raises(TypeError):
             await urocket.aio.start_server(echo, no_such_option=1)
 

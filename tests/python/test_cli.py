@@ -104,16 +104,22 @@ def test_serve_http_then_load_json(mode):
     srv = Server(*mode)
     try:
         assert http_exchange(srv.port) == RESPONSE * 3
-        rc, out, err = load(srv.port, "--connections", 8, "--duration", 1, "--json")
+        rc, out, err = load(srv.port, "--connections", 8, "--duration", 2.2, "--json")
         assert rc == 0, err
         j = last_json(out)
-        fields = set(urocket.loadgen.RESULT_FIELDS) | {"rps", "timeline"}
+        fields = set(urocket.loadgen.RESULT_FIELDS) | {
+            "rps", "timeline", "status", "percentiles", "histogram", "errors"}
         assert fields <= set(j)
         assert j["responses"] > 0 and j["rps"] > 0
         assert sum(j[k] for k in j if k.startswith("err_")) == 0
+        assert j["status"] == {"200": j["responses"]} and j["non2xx"] == 0
         assert j["lat_p50_ns"] <= j["lat_p99_ns"] <= j["lat_max_ns"]
+        assert j["percentiles"]["p99"] == j["lat_p99_ns"]
         assert "responses/s" in out and "p99" in out          # the table
-        assert re.search(r"\[\s*1\.0s\].*req/s.*p50.*p99.*errors 0", err), err   # progress
+        # progress: rps, p50 and p99 of the same complete second
+        m = re.search(r"\[\s*1s\]\s+([\d,]+) req/s.*p50.*p99.*errors 0", err)
+        assert m, err
+        assert int(m.group(1).replace(",", "")) == j["timeline"][0]["responses"]
     finally:
         rc, err = srv.stop()
     assert rc == 0, err
@@ -179,8 +185,17 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_load_connection_refused_is_reported():
-    rc, out, err = load(free_port(), "--connections", 2, "--duration", 0.5, "--json")
+def test_load_connection_refused_fails_fast():
+    t0 = time.monotonic()
+    rc, out, err = load(free_port(), "--connections", 2, "--duration", 5, "--json")
+    assert rc == 2
+    assert time.monotonic() - t0 < LIVENESS
+    assert "connection refused" in err
+
+
+def test_load_refused_without_preflight_is_counted():
+    rc, out, err = load(free_port(), "--connections", 2, "--duration", 0.5, "--json",
+                        "--no-preflight")
     assert rc == 1
     j = last_json(out)
     assert j["responses"] == 0 and j["err_connect"] > 0
@@ -200,12 +215,36 @@ def test_help_exits_zero():
     ["load"],
     ["load", "--port", "80", "--duration", "-1"],
     ["load", "--port", "80", "--framing", "fixed"],
-    ["load", "--host", "localhost", "--port", "80"],
+    ["load", "--host", "no-such-host.invalid", "--port", "80"],
 ])
 def test_bad_arguments_exit_2(args):
     r = subprocess.run(cli(*args), env=env(), capture_output=True, timeout=LIVENESS)
     assert r.returncode == 2, r
     assert r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "abc"], "argument --port/-p: 'abc' is not a port number (1..65535)"),
+    (["--port", "0"], "0 is not in 1..65535"),
+    (["--port", "80", "-t", "4", "-c", "2"], "-t must be <= -c (got -t 4, -c 2)"),
+    (["--port", "80", "--cpu", "4000"], "--cpu 4000: this machine has CPUs "),
+    (["--port", "80", "-c", "0"], "-c must be >= 1, got 0"),
+    (["--port", "80", "-d", "soon"], "'soon' is not a time"),
+    (["--port", "80", "-R", "0"], "must be > 0 requests per second"),
+    (["--port", "80", "--processes", "9", "-c", "2"], "--processes must be <= -c"),
+    (["http://no-such-host.invalid:8080/"], "cannot resolve host name 'no-such-host.invalid'"),
+    (["https://127.0.0.1/"], "only http:// URLs are supported"),
+    (["http://127.0.0.1:99999/"], "port must be a number in 1..65535"),
+    (["--port", "80", "-H", "nocolon"], "expected 'Name: value'"),
+    (["--port", "80", "--fail-if", "p99>>5"], "--fail-if 'p99>>5': expected METRIC OP VALUE"),
+    (["--port", "80", "--fail-if", "latency>5ms"], "unknown metric 'latency'"),
+    (["--port", "80", "--fail-if", "p99>5%"], "a latency takes a time unit"),
+    (["--port", "80", "--body", "x", "--body-file", "/dev/null"], "--body and --body-file"),
+])
+def test_bad_flags_name_the_flag_and_range(args, message):
+    r = subprocess.run(cli("load", *args), env=env(), capture_output=True, timeout=LIVENESS)
+    assert r.returncode == 2, r
+    assert message in r.stderr.decode(), r.stderr.decode()
 
 
 def test_native_mode_without_the_binary_is_a_clear_error(tmp_path):
@@ -244,3 +283,19 @@ def test_serve_stops_promptly_on_sigterm_with_live_connections():
     finally:
         for c in clients:
             c.close()
+
+
+def test_load_open_loop_warns_when_the_rate_is_missed_and_prints_latency():
+    srv = Server("--mode", "pull")
+    try:
+        rc, out, err = load(srv.port, "-c", 2, "-d", "1500ms", "-R", "50000000", "--latency",
+                            "--ramp", "100ms")
+        assert rc == 0, err
+        assert "the target rate was missed: asked for 50,000,000 req/s" in err
+        for q in ("50%", "75%", "90%", "99%", "99.9%", "99.99%"):
+            assert q in out
+        rc, out, err = load(srv.port, "-c", 2, "-d", "1500ms", "-R", "100")
+        assert rc == 0, err
+        assert "rate was missed" not in err
+    finally:
+        srv.stop()

@@ -552,3 +552,60 @@ def test_every_engine_option_is_a_keyword():
     fields = [f for f in urocket._util.struct_fields("urk_engine_opts_t")
               if f != "struct_size" and not f.startswith("reserved")]
     assert set(fields) <= set(params)
+
+
+def test_half_close_delivers_eof_and_replies_after_it():
+    with urocket.Engine(half_close=True) as eng:
+        r = eng.reactors[0]
+        c = socket.create_connection(("127.0.0.1", eng.port))
+        try:
+            c.sendall(b"question")
+            c.shutdown(socket.SHUT_WR)
+            got = collect(r, count(urocket.EV_EOF))
+            types = [g.type for g in got]
+            assert types[0] == urocket.EV_OPEN and types[-1] == urocket.EV_EOF
+            assert b"".join(g.data for g in got if g.type == urocket.EV_DATA) == b"question"
+            assert urocket.EV_CLOSED not in types
+            conn = got[0].conn
+            assert got[-1].conn == conn and got[-1].res == 0
+            assert urocket.engine.EVENT_NAMES[urocket.EV_EOF] == "eof"
+            r.send(conn, b"answer")           # still open after the peer's FIN
+            r.close(conn)
+            r.flush()
+            c.setblocking(False)
+            data, closed = b"", []
+            deadline = time.monotonic() + LIVENESS
+            while True:
+                assert time.monotonic() < deadline, data
+                batch = r.poll(16, 10)        # our side runs on these polls
+                closed += [batch[i] for i in range(len(batch))
+                           if batch.type(i) == urocket.EV_CLOSED]
+                try:
+                    chunk = c.recv(64)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    break
+                data += chunk
+            assert data == b"answer"
+            if not closed:
+                closed = [g for g in collect(r, count(urocket.EV_CLOSED))
+                          if g.type == urocket.EV_CLOSED]
+            assert closed[0].conn == conn and closed[0].res == 1
+        finally:
+            c.close()
+
+
+def test_post_from_another_thread_arrives_in_order():
+    with urocket.Engine(no_listen=True) as eng:
+        r = eng.reactors[0]
+        r.poll(1, 0)                        # this thread owns r
+        t = threading.Thread(target=lambda: [r.post(v) for v in range(1, 501)])
+        t.start()
+        got = collect(r, count(urocket.EV_POST, 500))
+        t.join()
+        posts = [g for g in got if g.type == urocket.EV_POST]
+        assert [g.user for g in posts] == list(range(1, 501))
+        assert all(g.conn == 0 for g in posts)
+        with pytest.raises(ValueError):
+            r.post(-1)

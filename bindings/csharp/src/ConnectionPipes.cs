@@ -157,16 +157,20 @@ namespace Urocket
             if (cancellationToken.CanBeCanceled)
                 reg = cancellationToken.UnsafeRegister(static (s, tok) =>
                 {
-                    var pr = (ConnectionPipeReader)s;
-                    pr.c.Loop.Post(static x => ((ConnectionPipeReader)x).CancelPending(), pr);
-                }, this);
+                    var st = (Tuple<ConnectionPipeReader, short>)s;
+                    st.Item1.c.Loop.Post(static x =>
+                    {
+                        var t = (Tuple<ConnectionPipeReader, short>)x;
+                        t.Item1.CancelPending(t.Item2);
+                    }, st);
+                }, Tuple.Create(this, v));
             return new ValueTask<ReadResult>(src, v);
         }
 
-        void CancelPending()
+        void CancelPending(short version)
         {
-            if (!pending)
-                return;
+            if (!pending || src.Version != version)
+                return; // that read completed already
             pending = false;
             reg = default;
             Volatile.Write(ref busy, 0);
@@ -466,9 +470,13 @@ namespace Urocket
             if (cancellationToken.CanBeCanceled)
                 reg = cancellationToken.UnsafeRegister(static (s, tok) =>
                 {
-                    var pw = (ConnectionPipeWriter)s;
-                    pw.c.Loop.Post(static x => ((ConnectionPipeWriter)x).CancelPending(), pw);
-                }, this);
+                    var st = (Tuple<ConnectionPipeWriter, short>)s;
+                    st.Item1.c.Loop.Post(static x =>
+                    {
+                        var t = (Tuple<ConnectionPipeWriter, short>)x;
+                        t.Item1.CancelPending(t.Item2);
+                    }, st);
+                }, Tuple.Create(this, v));
             return new ValueTask<FlushResult>(src, v);
         }
 
@@ -514,10 +522,10 @@ namespace Urocket
             return true;
         }
 
-        void CancelPending()
+        void CancelPending(short version)
         {
-            if (!pending)
-                return;
+            if (!pending || src.Version != version)
+                return; // that flush completed already
             pending = false;
             reg = default;
             Volatile.Write(ref busy, 0);

@@ -25,9 +25,9 @@ namespace Urocket.Interop
     public static class UrkConst
     {
         public const uint URK_VERSION_MAJOR = 0;
-        public const uint URK_VERSION_MINOR = 1;
+        public const uint URK_VERSION_MINOR = 2;
         public const uint URK_VERSION_PATCH = 0;
-        public const uint URK_VERSION_NUMBER = 256;
+        public const uint URK_VERSION_NUMBER = 512;
         public const uint URK_ABI_VERSION = 1;
         public const int URK_EBASE = 10000;
         public const int URK_ESTALE_ID = 10001;

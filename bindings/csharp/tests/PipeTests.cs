@@ -283,5 +283,35 @@ namespace Urocket.Tests
                 TestEnv.AssertDrained(server.Engine);
             }
         }
+
+        [Fact]
+        public static void TokenCancelsAPipeRead()
+        {
+            var result = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (var server = UrkServer.Start(null, async c =>
+            {
+                var input = c.Transport.Input;
+                try
+                {
+                    using (var cts = new CancellationTokenSource(50))
+                    {
+                        try { await input.ReadAsync(cts.Token); result.TrySetResult("not cancelled"); return; }
+                        catch (OperationCanceledException) { }
+                    }
+                    await c.Transport.Output.WriteAsync(new byte[] { 1 });
+                    var r = await input.ReadAsync();
+                    result.TrySetResult("read " + r.Buffer.Length);
+                    input.AdvanceTo(r.Buffer.End);
+                }
+                catch (Exception ex) { result.TrySetResult(ex.ToString()); }
+            }))
+            using (var s = EchoTests.Connect(server.Port))
+            {
+                Check.Equal(1, s.Receive(new byte[1]), "signal");
+                s.Send(new byte[] { 1, 2, 3 });
+                Check.True(result.Task.Wait(20000), "handler finished");
+                Check.Equal("read 3", result.Task.Result, "cancelled read, then data");
+            }
+        }
     }
 }

@@ -7,42 +7,43 @@
 //! reading from it (pause_recv) until the engine says it is writable again,
 //! keeping what it could not yet queue, so nothing is lost.
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use urocket::{ConnId, Engine, EngineOptions, ErrorKind, Event, Reactor, SendFlags};
 
-fn serve(reactor: Reactor<'_>) -> urocket::Result<()> {
-    let mut events = reactor.events(256);
+fn serve(mut reactor: Reactor) -> urocket::Result<()> {
     // Bytes we owe a client that hit its send limit, sent once it is writable.
-    let mut backlog: HashMap<ConnId, Vec<u8>> = HashMap::new();
+    let mut owed: HashMap<ConnId, Vec<u8>> = HashMap::new();
     loop {
-        // Bounded wait: see the README's "Known issues" on peer closes.
-        events.poll(Some(std::time::Duration::from_millis(100)))?;
+        let events = reactor.poll(None)?;
         for ev in events.iter() {
             match ev {
                 Event::Data { conn, data, .. } => {
-                    if let Some(owed) = backlog.get_mut(&conn) {
-                        owed.extend_from_slice(data); // keep order behind what is owed
+                    if let Some(o) = owed.get_mut(&conn) {
+                        o.extend_from_slice(data); // keep order behind what is owed
                         continue;
                     }
-                    match reactor.send(conn, data) {
+                    match events.send(conn, data) {
                         Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                            backlog.insert(conn, data.to_vec());
-                            reactor.pause_recv(conn, true)?;
+                            owed.insert(conn, data.to_vec());
+                            events.pause_recv(conn, true)?;
                         }
                         _ => {} // sent, or the connection is already gone
                     }
                 }
                 Event::Writable { conn, .. } => {
-                    if let Some(owed) = backlog.remove(&conn) {
+                    if let Some(o) = owed.remove(&conn) {
+                        // Over the limit on purpose: reading is paused, so
+                        // this is bounded by what arrived meanwhile.
                         let force = SendFlags {
                             force: true,
                             ..SendFlags::default()
                         };
-                        let _ = reactor.send_with(conn, &owed, force, 0);
-                        let _ = reactor.pause_recv(conn, false);
+                        let _ = events.send_with(conn, &o, force, 0);
+                        let _ = events.pause_recv(conn, false);
                     }
                 }
                 Event::Closed { conn, .. } => {
-                    backlog.remove(&conn);
+                    owed.remove(&conn);
                 }
                 _ => {}
             }
@@ -52,27 +53,28 @@ fn serve(reactor: Reactor<'_>) -> urocket::Result<()> {
 
 fn main() -> urocket::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    let port: u16 = args.get(1).and_then(|p| p.parse().ok()).unwrap_or(7000);
     let opts = EngineOptions {
-        port: args.get(1).and_then(|p| p.parse().ok()).unwrap_or(7000),
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
         reactors: args.get(2).and_then(|r| r.parse().ok()).unwrap_or(1),
         ..EngineOptions::default()
     };
     let engine = Engine::new(&opts)?;
     engine.start()?;
     println!(
-        "listening on 127.0.0.1:{} with {} reactor(s)",
-        engine.port()?,
+        "listening on {} with {} reactor(s)",
+        engine.local_addr()?,
         engine.reactor_count()?
     );
-    std::thread::scope(|s| {
-        let mut workers = Vec::new();
-        for i in 0..engine.reactor_count()? {
-            let reactor = engine.reactor(i)?;
-            workers.push(s.spawn(move || serve(reactor)));
-        }
-        for w in workers {
-            w.join().expect("reactor thread panicked")?;
-        }
-        Ok(())
-    })
+    let workers: Vec<_> = (0..engine.reactor_count()?)
+        .map(|i| {
+            engine
+                .reactor(i)
+                .map(|r| std::thread::spawn(move || serve(r)))
+        })
+        .collect::<urocket::Result<_>>()?;
+    for w in workers {
+        w.join().expect("reactor thread panicked")?;
+    }
+    Ok(())
 }

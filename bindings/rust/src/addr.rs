@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 pub struct Addr(pub(crate) sys::urk_addr_t);
 
 impl Addr {
-    /// Parses a numeric literal ("127.0.0.1", "::1", "[::1]") and a port.
+    /// Parses a numeric literal (`"127.0.0.1"`, `"::1"`, `"[::1]"`) and a port.
     /// No name resolution: anything else is `InvalidArgument`.
     pub fn parse(host: &str, port: u16) -> Result<Addr> {
         crate::check_abi()?;
@@ -61,7 +61,7 @@ impl From<SocketAddr> for Addr {
 }
 
 impl fmt::Display for Addr {
-    /// "127.0.0.1:80" or "[::1]:80", formatted by the library.
+    /// `127.0.0.1:80` or `[::1]:80`, formatted by the library.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut buf = [0u8; 64];
         // SAFETY: buf has the capacity passed.

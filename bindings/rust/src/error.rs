@@ -19,7 +19,8 @@ pub enum ErrorKind {
     Framing,
     /// EAGAIN: e.g. over a connection's send limit.
     WouldBlock,
-    /// EINVAL: an argument the library refused.
+    /// EINVAL, ERANGE (e.g. a reactor index out of range): an argument the
+    /// library refused.
     InvalidArgument,
     /// The loaded library has another ABI than this crate.
     AbiMismatch,
@@ -36,6 +37,7 @@ pub struct Error {
 
 const EAGAIN: i32 = 11;
 const EINVAL: i32 = 22;
+const ERANGE: i32 = 34;
 const ABI_MISMATCH: i32 = -1; // never a library code
 
 impl Error {
@@ -82,7 +84,7 @@ impl Error {
             sys::URK_ETHREAD => ErrorKind::WrongThread,
             sys::URK_EFRAMING => ErrorKind::Framing,
             EAGAIN => ErrorKind::WouldBlock,
-            EINVAL => ErrorKind::InvalidArgument,
+            EINVAL | ERANGE => ErrorKind::InvalidArgument,
             ABI_MISMATCH => ErrorKind::AbiMismatch,
             _ => ErrorKind::Other,
         }
@@ -110,12 +112,23 @@ impl fmt::Debug for Error {
 impl std::error::Error for Error {}
 
 impl From<Error> for std::io::Error {
+    /// An errno keeps its raw OS error (and std's kind for it); ERANGE and
+    /// the library's own codes get the nearest [`std::io::ErrorKind`], with
+    /// the [`Error`] inside.
     fn from(e: Error) -> std::io::Error {
-        if e.code > 0 && e.code < sys::URK_EBASE {
-            std::io::Error::from_raw_os_error(e.code)
-        } else {
-            std::io::Error::other(e)
-        }
+        use std::io::ErrorKind as K;
+        let kind = match e.kind() {
+            ErrorKind::StaleId => K::NotConnected,
+            ErrorKind::Closing => K::BrokenPipe,
+            ErrorKind::NotSupported => K::Unsupported,
+            ErrorKind::Framing => K::InvalidData,
+            ErrorKind::InvalidArgument if e.code == ERANGE => K::InvalidInput,
+            _ if e.code > 0 && e.code < sys::URK_EBASE => {
+                return std::io::Error::from_raw_os_error(e.code)
+            }
+            _ => K::Other,
+        };
+        std::io::Error::new(kind, e)
     }
 }
 

@@ -1,27 +1,36 @@
 //! Safe Rust binding of uRocket, an io_uring networking engine behind a stable
-//! C ABI. Zero dependencies.
+//! C ABI. No dependencies by default; feature `tokio` adds the module `tokio`
+//! (`urocket::tokio`: the engine inside a tokio runtime).
 //!
 //! * [`sys`]: the raw `extern "C"` declarations of `urocket.h`.
 //! * The crate root: RAII handles ([`Ring`], [`BufRing`], [`Engine`],
 //!   [`LoadGen`]), [`Result`] with errno and the library's message, and
 //!   iterators over event batches. User code needs no `unsafe`.
 //!
-//! An echo server in pull mode (one thread drives one reactor):
+//! A minimal echo server in pull mode (one thread drives one reactor; the
+//! README's keeps what a slow reader is owed and pauses it instead):
 //!
 //! ```no_run
-//! use urocket::{Engine, EngineOptions, Event};
-//! let engine = Engine::new(&EngineOptions::default()).unwrap();
-//! engine.start().unwrap();
-//! let reactor = engine.reactor(0).unwrap();
-//! let mut events = reactor.events(256);
+//! use urocket::{Engine, EngineOptions, ErrorKind, Event};
+//! # fn main() -> urocket::Result<()> {
+//! let engine = Engine::new(&EngineOptions::default())?;
+//! engine.start()?;
+//! let mut reactor = engine.reactor(0)?; // Send, not Sync: one thread drives it
 //! loop {
-//!     events.poll(None).unwrap();
+//!     let events = reactor.poll(None)?; // borrows the reactor until dropped
 //!     for ev in events.iter() {
 //!         if let Event::Data { conn, data, .. } = ev {
-//!             let _ = reactor.send(conn, data); // copied; fails only if conn is gone
+//!             // Copied into the engine. Over the send limit (a client that
+//!             // does not read) this minimal server drops the client.
+//!             if let Err(e) = events.send(conn, data) {
+//!                 if e.kind() == ErrorKind::WouldBlock {
+//!                     let _ = events.abort(conn);
+//!                 }
+//!             }
 //!         }
 //!     }
-//! }
+//! } // dropping the batch gives its receive buffers back
+//! # }
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -31,15 +40,29 @@ mod addr;
 mod engine;
 mod error;
 mod loadgen;
+#[macro_use]
+mod reactor;
+mod native;
 mod ring;
+#[cfg(doctest)]
+mod soundness;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+// The README's examples compile as doctests (with the tokio feature, which
+// one of them needs).
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 pub use addr::Addr;
-pub use engine::{
-    ConnId, Engine, EngineOptions, EngineStats, Event, Events, Handler, Reactor, ReactorStats,
-    SendFlags,
-};
+pub use engine::{CloseReason, ConnId, Engine, EngineOptions, EngineStats, Handler, ReactorStats};
 pub use error::{Error, ErrorKind, Result};
-pub use loadgen::{Framing, LoadGen, LoadGenOptions, LoadGenResult, LoadGenSecond};
+pub use loadgen::{
+    Framing, Histogram, LoadGen, LoadGenOptions, LoadGenResult, LoadGenSecond, Request,
+};
+pub use native::NativeReactor;
+pub use reactor::{Event, Events, Reactor, SendFlags, Waker, DEFAULT_BATCH};
 pub use ring::{BufRing, BufRingOptions, Cqe, Ring, RingInfo, RingOptions, RingStats};
 
 use std::ffi::CStr;
@@ -55,7 +78,7 @@ pub fn version() -> (u32, u32, u32) {
     (v >> 16, (v >> 8) & 0xff, v & 0xff)
 }
 
-/// "0.1.0" of the loaded library.
+/// "0.2.0" of the loaded library.
 pub fn version_string() -> &'static str {
     // SAFETY: the library returns a static NUL-terminated string.
     unsafe { static_str(sys::urk_version_string()) }

@@ -100,6 +100,9 @@ macro_rules! abi_functions {
 /// A connection id: reactor (8 bits) | slot (24 bits) | generation (32 bits).
 pub type urk_conn_t = u64;
 
+/// Work posted to a reactor's thread (`urk_reactor_post`).
+pub type urk_post_fn = Option<unsafe extern "C" fn(*mut urk_reactor_t, *mut c_void)>;
+
 /// Opaque handles.
 #[repr(C)]
 pub struct urk_ring_t {
@@ -124,9 +127,9 @@ pub struct urk_loadgen_t {
 
 abi_consts! {
 URK_VERSION_MAJOR: u32 = 0;
-URK_VERSION_MINOR: u32 = 1;
+URK_VERSION_MINOR: u32 = 2;
 URK_VERSION_PATCH: u32 = 0;
-URK_VERSION_NUMBER: u32 = 256;
+URK_VERSION_NUMBER: u32 = (URK_VERSION_MAJOR << 16) | (URK_VERSION_MINOR << 8) | URK_VERSION_PATCH;
 URK_ABI_VERSION: u32 = 1;
 URK_EBASE: i32 = 10000;
 URK_ESTALE_ID: i32 = 10001;
@@ -183,19 +186,26 @@ URK_ENGINE_LEAST_CONN: u32 = 8;
 URK_ENGINE_NO_MSG_RING: u32 = 16;
 URK_ENGINE_RELEASE_ON_POLL: u32 = 32;
 URK_ENGINE_NO_DEFER_TASKRUN: u32 = 64;
+URK_ENGINE_HALF_CLOSE: u32 = 128;
 URK_EV_OPEN: u32 = 1;
 URK_EV_DATA: u32 = 2;
 URK_EV_WRITABLE: u32 = 3;
 URK_EV_CLOSED: u32 = 4;
 URK_EV_SEND_DONE: u32 = 5;
 URK_EV_CONNECT_FAILED: u32 = 6;
+URK_EV_EOF: u32 = 7;
+URK_EV_POST: u32 = 8;
 URK_SEND_NOCOPY: u32 = 1;
 URK_SEND_NOTIFY: u32 = 2;
 URK_SEND_FORCE: u32 = 4;
 URK_FRAME_FIXED: u16 = 1;
 URK_FRAME_DELIM: u16 = 2;
 URK_FRAME_HTTP: u16 = 3;
-URK_LOAD_OPEN_LOOP: u32 = 1;}
+URK_LOAD_OPEN_LOOP: u32 = 1;
+URK_LOADGEN_MAX_REQUESTS: u32 = 32;
+URK_LOADGEN_RESULT_SIZE_0_1: u32 = 144;
+URK_LOADGEN_HIST_SUB_BITS: u32 = 7;
+URK_LOADGEN_HIST_BUCKETS: u32 = 4864;}
 
 abi_structs! {
 /// `urk_addr_t`, 136 bytes.
@@ -324,7 +334,7 @@ urk_engine_stats_t {
     accept_errors: u64,
     rejected: u64,
 }
-/// `urk_callbacks_t`, 64 bytes.
+/// `urk_callbacks_t`, 72 bytes (64 in 0.1, without `on_eof`).
 urk_callbacks_t {
     struct_size: u32,
     reserved0: u32,
@@ -335,8 +345,17 @@ urk_callbacks_t {
     on_close: Option<unsafe extern "C" fn(*mut urk_reactor_t, urk_conn_t, i32, *mut c_void)>,
     on_send_done: Option<unsafe extern "C" fn(*mut urk_reactor_t, urk_conn_t, i32, u64, *mut c_void)>,
     on_connect_failed: Option<unsafe extern "C" fn(*mut urk_reactor_t, urk_conn_t, i32, u64, *mut c_void)>,
+    on_eof: Option<unsafe extern "C" fn(*mut urk_reactor_t, urk_conn_t, *mut c_void)>,
 }
-/// `urk_loadgen_opts_t`, 120 bytes.
+/// `urk_loadgen_request_t`, 24 bytes (0.2): one kind of request of a scenario.
+urk_loadgen_request_t {
+    data: *const c_void,
+    len: u32,
+    weight: u32,
+    reserved: [u32; 2],
+}
+/// `urk_loadgen_opts_t`, 136 bytes (120 in 0.1, without `requests`,
+/// `nrequests` and `ramp_ms`).
 urk_loadgen_opts_t {
     struct_size: u32,
     flags: u32,
@@ -356,8 +375,13 @@ urk_loadgen_opts_t {
     timeout_ms: u64,
     cpu: i32,
     reserved: [u32; 7],
+    requests: *const urk_loadgen_request_t,
+    nrequests: u32,
+    ramp_ms: u32,
 }
-/// `urk_loadgen_result_t`, 144 bytes.
+/// `urk_loadgen_result_t`, 168 bytes (URK_LOADGEN_RESULT_SIZE_0_1 = 144 in
+/// 0.1, what `urk_loadgen_result` still writes; `urk_loadgen_result_ex`
+/// fills the rest).
 urk_loadgen_result_t {
     requests: u64,
     responses: u64,
@@ -377,6 +401,9 @@ urk_loadgen_result_t {
     lat_p99_ns: u64,
     lat_p999_ns: u64,
     cpu_ns: u64,
+    reconnects: u64,
+    non2xx: u64,
+    lat_sum_ns: u64,
 }
 /// `urk_loadgen_second_t`, 32 bytes.
 urk_loadgen_second_t {
@@ -441,6 +468,7 @@ fn urk_reactor_poll(r: *mut urk_reactor_t, events: *mut urk_event_t, max: u32, t
 fn urk_reactor_fd(r: *mut urk_reactor_t) -> i32;
 fn urk_reactor_flush(r: *mut urk_reactor_t) -> i32;
 fn urk_reactor_wake(r: *mut urk_reactor_t) -> i32;
+fn urk_reactor_post(r: *mut urk_reactor_t, func: urk_post_fn, arg: *mut c_void) -> i32;
 fn urk_reactor_release(r: *mut urk_reactor_t, bufs: *const u32, n: u32) -> i32;
 fn urk_send(r: *mut urk_reactor_t, conn: urk_conn_t, data: *const c_void, len: u32, flags: u32, tag: u64) -> i32;
 fn urk_send_batch(r: *mut urk_reactor_t, reqs: *mut urk_send_req_t, n: u32) -> i32;
@@ -460,4 +488,10 @@ fn urk_loadgen_stop(lg: *mut urk_loadgen_t) -> i32;
 fn urk_loadgen_result(lg: *const urk_loadgen_t, out: *mut urk_loadgen_result_t) -> i32;
 fn urk_loadgen_percentile(lg: *const urk_loadgen_t, q_ppm: u32, ns: *mut u64) -> i32;
 fn urk_loadgen_timeline(lg: *const urk_loadgen_t, out: *mut urk_loadgen_second_t, max: u32) -> i32;
-fn urk_loadgen_destroy(lg: *mut urk_loadgen_t);}
+fn urk_loadgen_destroy(lg: *mut urk_loadgen_t);
+fn urk_loadgen_result_ex(lg: *const urk_loadgen_t, out: *mut urk_loadgen_result_t, size: u32) -> i32;
+fn urk_loadgen_status(lg: *const urk_loadgen_t, codes: *mut u32, counts: *mut u64, max: u32) -> i32;
+fn urk_loadgen_histogram(lg: *const urk_loadgen_t, counts: *mut u64, max: u32) -> i32;
+fn urk_loadgen_request_result(lg: *const urk_loadgen_t, index: u32, out: *mut urk_loadgen_result_t, size: u32) -> i32;
+fn urk_loadgen_request_status(lg: *const urk_loadgen_t, index: u32, codes: *mut u32, counts: *mut u64, max: u32) -> i32;
+fn urk_loadgen_request_histogram(lg: *const urk_loadgen_t, index: u32, counts: *mut u64, max: u32) -> i32;}

@@ -12,31 +12,27 @@ use urocket::*;
 /// woken). Connections opened with a non-zero tag are this test's own clients:
 /// `on_client` gets their events instead.
 fn echo_loop(
-    reactor: Reactor<'_>,
+    mut reactor: Reactor,
     stop: &AtomicBool,
-    mut on_client: impl FnMut(&Reactor<'_>, &Event<'_>),
+    mut on_client: impl FnMut(&Reactor, &Event<'_>),
 ) {
-    let mut events = reactor.events(128);
+    reactor.set_batch_size(128);
     let mut owed: HashMap<ConnId, Vec<u8>> = HashMap::new();
     let mut clients: Vec<ConnId> = Vec::new();
     while !stop.load(Ordering::Acquire) {
-        events.poll(Some(Duration::from_millis(100))).expect("poll");
+        let events = reactor.poll(None).expect("poll");
+        let reactor: &Reactor = &events;
         for ev in events.iter() {
-            let conn = match &ev {
-                Event::Open { conn, tag, .. } if *tag != 0 => {
+            if let Event::Open { conn, tag, .. } = &ev {
+                if *tag != 0 {
                     clients.push(*conn);
-                    on_client(&reactor, &ev);
+                    on_client(reactor, &ev);
                     continue;
                 }
-                Event::Open { conn, .. }
-                | Event::Data { conn, .. }
-                | Event::Writable { conn, .. }
-                | Event::Closed { conn, .. }
-                | Event::SendDone { conn, .. }
-                | Event::ConnectFailed { conn, .. } => *conn,
-            };
+            }
+            let conn = ev.conn();
             if clients.contains(&conn) || matches!(ev, Event::ConnectFailed { .. }) {
-                on_client(&reactor, &ev);
+                on_client(reactor, &ev);
                 continue;
             }
             match ev {
@@ -76,7 +72,7 @@ fn echo_loop(
 
 #[test]
 fn random_payloads_from_several_clients() {
-    let mut engine = Engine::new(&EngineOptions {
+    let engine = Engine::new(&EngineOptions {
         reactors: 2,
         buf_count: 256,
         ..Default::default()
@@ -89,6 +85,7 @@ fn random_payloads_from_several_clients() {
         let mut servers = Vec::new();
         for i in 0..2 {
             let r = engine.reactor(i).unwrap();
+            assert!(engine.reactor(i).is_err(), "handed out once");
             let stop = &stop;
             servers.push(s.spawn(move || echo_loop(r, stop, |_, _| {})));
         }
@@ -118,7 +115,7 @@ fn random_payloads_from_several_clients() {
         }
         stop.store(true, Ordering::Release);
         for i in 0..2 {
-            engine.reactor(i).unwrap().wake().unwrap();
+            engine.waker(i).unwrap().wake().unwrap();
         }
         for srv in servers {
             srv.join().unwrap();
@@ -152,7 +149,7 @@ fn backpressure_keeps_every_byte() {
             "3 MiB echo under backpressure"
         );
         stop.store(true, Ordering::Release);
-        engine.reactor(0).unwrap().wake().unwrap();
+        engine.waker(0).unwrap().wake().unwrap();
         server.join().unwrap();
     });
 }
@@ -162,7 +159,7 @@ fn outgoing_connections_through_the_engine() {
     // One reactor serves the echo and also runs three clients of its own.
     let engine = Engine::new(&EngineOptions::default()).unwrap();
     engine.start().unwrap();
-    let addr = Addr::parse("127.0.0.1", engine.port().unwrap()).unwrap();
+    let addr = engine.local_addr().unwrap();
     let stop = AtomicBool::new(false);
     let finished = AtomicUsize::new(0);
     std::thread::scope(|s| {
@@ -176,7 +173,7 @@ fn outgoing_connections_through_the_engine() {
             let mut rng = Rng::new(9);
             let mut clients: HashMap<ConnId, Client> = HashMap::new();
             for tag in 1..=3u64 {
-                r.connect(&addr, tag).unwrap();
+                r.connect(addr, tag).unwrap();
             }
             echo_loop(r, stop, |re, ev| match ev {
                 Event::Open { conn, tag, .. } => {
@@ -210,7 +207,11 @@ fn outgoing_connections_through_the_engine() {
                     }
                 }
                 Event::Closed { reason, .. } => {
-                    assert_eq!(*reason, 1, "closed by us");
+                    assert_eq!(
+                        reason.as_ref().unwrap(),
+                        &CloseReason::Local,
+                        "closed by us"
+                    );
                     if finished.fetch_add(1, Ordering::AcqRel) + 1 == 3 {
                         stop.store(true, Ordering::Release);
                     }
@@ -221,7 +222,7 @@ fn outgoing_connections_through_the_engine() {
         });
     });
     assert_eq!(finished.load(Ordering::Acquire), 3);
-    let st = engine.reactor(0).unwrap().stats().unwrap();
+    let st = engine.reactor_stats(0).unwrap();
     assert_eq!(st.connected, 3);
     assert_eq!(st.accepted, 3);
 }
@@ -231,7 +232,7 @@ struct NativeEcho {
 }
 
 impl Handler for NativeEcho {
-    fn on_data(&self, r: &Reactor<'_>, conn: ConnId, data: &[u8]) {
+    fn on_data(&self, r: &NativeReactor<'_>, conn: ConnId, data: &[u8]) {
         r.send_with(
             conn,
             data,
@@ -243,14 +244,20 @@ impl Handler for NativeEcho {
         )
         .unwrap();
     }
-    fn on_close(&self, _r: &Reactor<'_>, _conn: ConnId, _reason: i32) {
+    fn on_close(
+        &self,
+        _r: &NativeReactor<'_>,
+        _conn: ConnId,
+        reason: std::io::Result<CloseReason>,
+    ) {
+        assert!(reason.is_ok(), "{reason:?}");
         self.closed.fetch_add(1, Ordering::AcqRel);
     }
 }
 
 #[test]
 fn native_mode_echo() {
-    let mut engine = Engine::new(&EngineOptions::default()).unwrap();
+    let engine = Engine::new(&EngineOptions::default()).unwrap();
     let closed = std::sync::Arc::new(AtomicUsize::new(0));
     engine
         .start_native(NativeEcho {
@@ -269,8 +276,6 @@ fn native_mode_echo() {
             );
         }
     }
-    // A peer's close reaches on_close only once the reactor wakes again
-    // (engine issue, README "Known issues"): check it by the end of stop.
     engine.stop(Duration::from_millis(100)).unwrap();
     assert_eq!(closed.load(Ordering::Acquire), 1, "on_close ran once");
     assert_eq!(engine.stats().unwrap().accepted, 1);
@@ -305,10 +310,16 @@ fn load_generator_against_the_engine() {
             0
         );
         assert_eq!(res.bytes_in, 32_000);
+        assert_eq!((res.reconnects, res.non2xx), (0, 0));
+        assert!(
+            lg.status().unwrap().is_empty(),
+            "no status codes without HTTP"
+        );
+        assert_eq!(lg.histogram().unwrap().total(), 2000);
         let p50 = lg.percentile(0.5).unwrap();
         assert!(p50 > Duration::ZERO && p50.as_nanos() as u64 <= res.lat_max_ns);
         stop.store(true, Ordering::Release);
-        engine.reactor(0).unwrap().wake().unwrap();
+        engine.waker(0).unwrap().wake().unwrap();
         server.join().unwrap();
     });
 }

@@ -62,26 +62,24 @@ fn bad_arguments() {
         ),
         ErrorKind::InvalidArgument
     );
+    let engine = Engine::new(&EngineOptions::default()).unwrap();
+    let range = engine.reactor(1).unwrap_err();
+    assert_eq!(range.errno(), 34, "ERANGE");
+    assert_eq!(range.kind(), ErrorKind::InvalidArgument);
+    let io: std::io::Error = range.into();
+    assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(engine.waker(1).is_err() && engine.reactor_stats(1).is_err());
+    let _r = engine.reactor(0).unwrap();
     assert_eq!(
-        kind(
-            Engine::new(&EngineOptions {
-                host: Some("1.2.3".into()),
-                ..Default::default()
-            })
-            .map(drop)
-        ),
-        ErrorKind::InvalidArgument
+        engine.reactor(0).unwrap_err().kind(),
+        ErrorKind::State,
+        "handed out once"
     );
-    assert_eq!(
-        kind(
-            Engine::new(&EngineOptions {
-                host: Some("a\0b".into()),
-                ..Default::default()
-            })
-            .map(drop)
-        ),
-        ErrorKind::InvalidArgument
-    );
+    let io: std::io::Error = Error::from_code(-sys::URK_ESTALE_ID).into();
+    assert_eq!(io.kind(), std::io::ErrorKind::NotConnected);
+    let io: std::io::Error = Error::from_code(-11).into();
+    assert_eq!(io.kind(), std::io::ErrorKind::WouldBlock);
+    assert_eq!(io.raw_os_error(), Some(11));
     assert_eq!(
         kind(
             LoadGen::new(&LoadGenOptions {
@@ -149,13 +147,12 @@ fn bad_arguments() {
 
 #[test]
 fn stale_ids_and_wrong_threads() {
-    let mut engine = Engine::new(&EngineOptions::default()).unwrap();
+    let engine = Engine::new(&EngineOptions::default()).unwrap();
     engine.start().unwrap();
-    let r = engine.reactor(0).unwrap();
-    let mut events = r.events(16);
-    let mut wait_for = |pred: &mut dyn FnMut(&Event<'_>) -> bool| {
+    let mut r = engine.reactor(0).unwrap();
+    let wait_for = |r: &mut Reactor, pred: &mut dyn FnMut(&Event<'_>) -> bool| {
         for _ in 0..100 {
-            events.poll(Some(Duration::from_millis(100))).unwrap();
+            let events = r.poll(Some(Duration::from_millis(100))).unwrap();
             if events.iter().any(|e| pred(&e)) {
                 return;
             }
@@ -164,10 +161,10 @@ fn stale_ids_and_wrong_threads() {
     };
     let mut sock = connect(engine.port().unwrap());
     let mut id = ConnId(0);
-    wait_for(&mut |e| match e {
+    wait_for(&mut r, &mut |e| match e {
         Event::Open { conn, peer, tag } => {
             assert_eq!(*tag, 0, "accepted");
-            assert_eq!(peer.to_socket_addr().unwrap().ip().to_string(), "127.0.0.1");
+            assert_eq!(peer.ip().to_string(), "127.0.0.1");
             id = *conn;
             true
         }
@@ -183,30 +180,37 @@ fn stale_ids_and_wrong_threads() {
     assert_eq!(&back, b"abc");
     r.set_user(id, 99).unwrap();
     assert_eq!(r.user(id).unwrap(), 99);
-    assert_eq!(
-        r.peer(id).unwrap().to_socket_addr().unwrap(),
-        sock.local_addr().unwrap()
-    );
+    assert_eq!(r.peer(id).unwrap(), sock.local_addr().unwrap());
 
-    // Another thread may wake the reactor, not use it.
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            r.wake().unwrap();
-            assert!(r.stats().is_ok());
-            assert_eq!(r.send(id, b"x").unwrap_err().kind(), ErrorKind::WrongThread);
-        });
-    });
+    // Another thread may wake the reactor; a handle moved away after its
+    // first use is refused there.
+    let waker = r.waker();
+    let r = std::thread::spawn(move || {
+        waker.wake().unwrap();
+        assert_eq!(r.send(id, b"x").unwrap_err().kind(), ErrorKind::WrongThread);
+        r
+    })
+    .join()
+    .unwrap();
+    let mut r = r;
 
     drop(sock);
     let mut user = 0;
-    wait_for(&mut |e| match e {
-        Event::Closed { conn, user: u, .. } if *conn == id => {
+    let mut reason = None;
+    wait_for(&mut r, &mut |e| match e {
+        Event::Closed {
+            conn,
+            user: u,
+            reason: why,
+        } if *conn == id => {
             user = *u;
+            reason = Some(why.as_ref().map(|r| *r).map_err(|e| e.kind()));
             true
         }
         _ => false,
     });
     assert_eq!(user, 99, "CLOSED carries the user value");
+    assert_eq!(reason, Some(Ok(CloseReason::Peer)));
     assert_eq!(r.send(id, b"x").unwrap_err().kind(), ErrorKind::StaleId);
     assert_eq!(r.close(id).unwrap_err().kind(), ErrorKind::StaleId);
     assert_eq!(r.set_user(id, 1).unwrap_err().kind(), ErrorKind::StaleId);
@@ -221,23 +225,61 @@ fn stale_ids_and_wrong_threads() {
         ErrorKind::InvalidArgument,
         "empty send"
     );
-    drop(events);
     engine.stop(Duration::ZERO).unwrap();
+    // After stop the handle reports the state, on any thread.
+    assert_eq!(
+        r.poll(Some(Duration::ZERO)).unwrap_err().kind(),
+        ErrorKind::State
+    );
+    assert_eq!(r.send(id, b"x").unwrap_err().kind(), ErrorKind::State);
+    assert!(engine.is_stopped());
+}
+
+#[test]
+fn stop_from_another_thread_ends_a_blocked_poll() {
+    let engine = Engine::new(&EngineOptions::default()).unwrap();
+    engine.start().unwrap();
+    let mut r = engine.reactor(0).unwrap();
+    let e2 = engine.clone();
+    let t = std::thread::spawn(move || loop {
+        match r.poll(None) {
+            Ok(_) => continue,
+            Err(e) => return e.kind(),
+        }
+    });
+    // No timing assumption: stop waits until the poll is out of the library.
+    std::thread::sleep(Duration::from_millis(20));
+    e2.stop(Duration::ZERO).unwrap();
+    assert_eq!(t.join().unwrap(), ErrorKind::State);
 }
 
 #[test]
 fn polling_a_native_engine_is_a_state_error() {
     struct Nothing;
     impl Handler for Nothing {}
-    let mut engine = Engine::new(&EngineOptions::default()).unwrap();
+    let engine = Engine::new(&EngineOptions::default()).unwrap();
     engine.start_native(Nothing).unwrap();
-    let mut events = engine.reactor(0).unwrap().events(4);
-    assert_eq!(
-        events.poll(Some(Duration::ZERO)).unwrap_err().kind(),
-        ErrorKind::State
-    );
-    drop(events);
+    assert_eq!(engine.reactor(0).unwrap_err().kind(), ErrorKind::State);
     engine.stop(Duration::ZERO).unwrap();
+}
+
+#[test]
+fn timeouts_round_up() {
+    // A sub-millisecond timeout waits (at least 1 ms), it does not return
+    // at once as a busy poll would; 0 never waits.
+    let engine = Engine::new(&EngineOptions::default()).unwrap();
+    engine.start().unwrap();
+    let mut r = engine.reactor(0).unwrap();
+    let t0 = std::time::Instant::now();
+    for _ in 0..5 {
+        assert_eq!(r.poll(Some(Duration::from_micros(10))).unwrap().len(), 0);
+    }
+    assert!(
+        t0.elapsed() >= Duration::from_millis(5),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(r.poll(Some(Duration::ZERO)).unwrap().len(), 0);
 }
 
 #[test]
@@ -252,18 +294,18 @@ fn refused_connect_is_reported() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let r = engine.reactor(0).unwrap();
+    let mut r = engine.reactor(0).unwrap();
     let id = r
-        .connect(&Addr::parse("127.0.0.1", closed_port).unwrap(), 5)
+        .connect(std::net::SocketAddr::from(([127, 0, 0, 1], closed_port)), 5)
         .unwrap();
-    let mut events = r.events(8);
     for _ in 0..100 {
-        events.poll(Some(Duration::from_millis(100))).unwrap();
+        let events = r.poll(Some(Duration::from_millis(100))).unwrap();
         for e in events.iter() {
             if let Event::ConnectFailed { conn, error, tag } = e {
                 assert_eq!(conn, id);
                 assert_eq!(tag, 5);
-                assert_eq!(error.errno(), ECONNREFUSED);
+                assert_eq!(error.raw_os_error(), Some(ECONNREFUSED));
+                assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
                 return;
             }
         }

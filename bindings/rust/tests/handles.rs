@@ -62,19 +62,20 @@ fn bufring_receives_and_recycles() {
 
 #[test]
 fn engine_create_start_stop_drop() {
-    let mut engine = Engine::new(&EngineOptions {
+    let engine = Engine::new(&EngineOptions {
         reactors: 2,
         buf_count: 64,
         ..Default::default()
     })
     .unwrap();
     assert!(engine.port().unwrap() > 0);
+    assert_eq!(engine.local_addr().unwrap().port(), engine.port().unwrap());
     assert_eq!(engine.reactor_count().unwrap(), 2);
     assert_eq!(engine.reactor(1).unwrap().index().unwrap(), 1);
     assert!(engine.reactor(2).is_err(), "no third reactor");
     engine.start().unwrap();
     engine.stop(Duration::ZERO).unwrap();
-    engine.stop(Duration::ZERO).unwrap();
+    engine.clone().stop(Duration::ZERO).unwrap();
     assert_eq!(engine.stats().unwrap().accepted, 0);
 }
 
@@ -112,4 +113,19 @@ fn address_round_trip() {
     assert_eq!(b.to_string(), "[::1]:443");
     let c: Addr = "[::1]:80".parse::<std::net::SocketAddr>().unwrap().into();
     assert_eq!(c.to_string(), "[::1]:80");
+}
+
+#[test]
+fn reactor_fd_is_its_eventfd() {
+    use std::os::fd::{AsFd, AsRawFd};
+    let engine = Engine::new(&EngineOptions::default()).unwrap();
+    let reactor = engine.reactor(0).unwrap();
+    let fd = reactor.as_raw_fd();
+    assert_eq!(
+        fd,
+        reactor.as_fd().as_raw_fd(),
+        "one fd for the reactor's life"
+    );
+    let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+    assert!(target.to_string_lossy().contains("eventfd"), "{target:?}");
 }

@@ -207,10 +207,32 @@ int urk_engine_start(urk_engine_t *e, const urk_callbacks_t *cbs_in)
             atomic_store(&e->started, 0);
             return rc;
         }
+        /* A reactor some thread already polls: refuse before anything
+         * runs, leaving that thread's reactor alone and the engine
+         * startable in pull mode. */
+        for (uint32_t i = 0; i < e->nreactors; i++) {
+            if (atomic_load(&e->reactors[i]->owner)) {
+                atomic_store(&e->started, 0);
+                return -URK_ESTATE;
+            }
+        }
         for (uint32_t i = 0; i < e->nreactors; i++) {
             rc = urk__reactor_start_native(e->reactors[i], &cbs);
             if (rc) {
-                urk_engine_stop(e, 0);
+                /* Lost a race with a pull-mode claim (or no thread): the
+                 * native threads already running stop and finish their
+                 * reactors; a reactor another thread polls is not touched
+                 * (urk_engine_destroy closes it). The engine is stopped. */
+                for (uint32_t j = 0; j < i; j++) {
+                    urk_reactor_t *r = e->reactors[j];
+                    atomic_store(&r->stopping, 1);
+                    urk__reactor_kick(r);
+                    pthread_join(r->thread, NULL);
+                    r->thread_started = 0;
+                }
+                pthread_mutex_lock(&e->stop_lock);
+                e->stopped = 1;
+                pthread_mutex_unlock(&e->stop_lock);
                 return rc;
             }
         }

@@ -8,7 +8,8 @@
  * queue and wake handshake), reactor.c (ownership, native mode, shutdown,
  * create/destroy), poll.c (the poll loop and event queue), conn.c
  * (connection table, ids, connect), recv.c (receiving and buffers),
- * sendq.c (send queue), close.c (close state machine). */
+ * sendq.c (send queue), close.c (close state machine), post.c (work posted
+ * from other threads). */
 #ifndef URK_ENGINE_H
 #define URK_ENGINE_H
 

@@ -1,7 +1,7 @@
 /* histogram.c - log-linear latency histogram with bounded relative error
  * (see internal.h, "loadgen"). One writer per histogram; readers on other
  * threads see relaxed snapshots, which is all a live progress line needs. */
-#include "internal.h"
+#include "loadgen.h"
 
 #define RELAXED memory_order_relaxed
 
