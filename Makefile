@@ -299,11 +299,18 @@ demo: check-deps lib examples
 	@URK_LIBRARY=$(CURDIR)/$(LIB_SO) PYTHONPATH=$(CURDIR)/python $(PYTHON) examples/demo.py
 
 bench: check-deps lib examples
+	@if command -v $(DOTNET) >/dev/null 2>&1; then $(MAKE) --no-print-directory dotnet-examples || \
+	  echo "bench: make dotnet-examples failed; the C# uRocket rows will be skipped"; fi
 	@$(MAKE) --no-print-directory -C bench BUILD=$(CURDIR)/$(BUILD) PYTHON=$(PYTHON)
 
 # Engine features on/off in one run (bench/ab.py): `make bench-ab AB_ARGS=...`
 bench-ab: check-deps lib examples
 	@$(MAKE) --no-print-directory -C bench ab BUILD=$(CURDIR)/$(BUILD) PYTHON=$(PYTHON) AB_ARGS="$(AB_ARGS)"
+
+# The benchmark's .NET servers (bench/dotnet), native AOT, into $(BUILD)/dotnet-bench/.
+.PHONY: dotnet-bench
+dotnet-bench: lib
+	@$(MAKE) --no-print-directory -C bench dotnet BUILD=$(CURDIR)/$(BUILD)
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -110,6 +110,14 @@ SERVERS = [
                             "{port}"], "{build}/bench/rust-target/release/rust_tokio_plain")]),
 ]
 
+# .NET rows (issues 10 and 11) live in bench/dotnet_servers.py: their specs,
+# health checks where Kestrel's Date header rules out the exact-bytes check,
+# cold start, allocation per request and the .NET tables.
+sys.path.insert(0, BENCH)
+import dotnet_servers  # noqa: E402
+sys.path.pop(0)
+SERVERS += dotnet_servers.SERVERS
+
 # Expected from `python3 -m urocket load`: these flags, and one JSON object on
 # stdout with urk_loadgen_result_t's field names (responses, elapsed_ns,
 # lat_p50_ns, lat_p99_ns, err_*, cpu_ns).
@@ -648,6 +656,11 @@ def main(argv=None):
                 if not os.path.exists(path):
                     reasons.append("%s missing" % os.path.relpath(path, ROOT))
                     continue
+            elif callable(needs):  # a check that returns why not, or None
+                why = needs(expand)
+                if why:
+                    reasons.append(why)
+                    continue
             elif needs and needs[0] == "module":
                 why = module_command_available(needs[1], env)
                 if why:
@@ -719,7 +732,8 @@ def main(argv=None):
                 st.update(state="failed", detail=why)
                 srv.stop()
             else:
-                ok, detail, counting_ok, counting = health_check(srv.port)
+                ok, detail, counting_ok, counting = dotnet_servers.HEALTH.get(
+                    srv.name, health_check)(srv.port)
                 if not ok:
                     st.update(state="failed", detail="health check: " + detail)
                     srv.stop()
@@ -728,6 +742,8 @@ def main(argv=None):
                               counting="ok" if counting_ok else "FAIL: " + counting)
                     live.append(srv)
             status[srv.name] = st
+            if st["state"] == "measured":
+                dotnet_servers.note_gc(srv, status)
             log("  %-20s %s%s" % (srv.name, st["state"],
                                   "" if st["state"] == "measured" else ": " + st["detail"]))
 
@@ -778,6 +794,7 @@ def main(argv=None):
                 i = idle[srv.name]
                 log("  idle %-20s %s" % (srv.name, i.get("failed") or
                                          "%d conns, %.0f bytes/conn" % (i["opened"], i["per_conn"])))
+        dotnet_extra = dotnet_servers.measure(live, status, tools, quick, results, log)
     finally:
         for srv in servers:
             srv.stop()
@@ -789,6 +806,8 @@ def main(argv=None):
         (sys.argv[1:] if argv is None else argv))
     md = report(info, command, quick, conns, rounds, duration, idle_n, server_cpu, client_cpu,
                 status, tools, live, results, idle, notes, elapsed)
+    md += "\n".join([""] + dotnet_servers.report(results, conns, tools, [s.name for s in live], status,
+                                                  dotnet_extra, med, fmt, out_dir)) + "\n"
     md_path = os.path.join(out_dir, "results.md")
     with open(md_path, "w") as f:
         f.write(md)
