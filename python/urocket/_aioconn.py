@@ -15,9 +15,10 @@ from urocket.errors import UrkError, error_from_code
 logger = logging.getLogger("urocket.aio")
 
 BytesLike = Union[bytes, bytearray, memoryview]
-# (host, port) for IP, (host, port, flowinfo, scope_id) for IPv6 from the
-# socket module, or a path string for a Unix-domain socket.
-SockAddr = Union[Tuple[str, int], Tuple[str, int, int, int], str]
+# (host, port) for IPv4, (host, port, flowinfo, scope_id) for IPv6, or a path
+# string for a Unix-domain socket: Any, as the socket module's own stubs type
+# addresses, so `getsockname()[1]` type-checks as the port does there.
+SockAddr = Any
 
 _EAGAIN = -11
 _STALE = -_K["URK_ESTALE_ID"]

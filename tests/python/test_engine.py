@@ -121,6 +121,13 @@ def test_pull_echo_two_reactors_50_connections_byte_exact():
         t.start()
         try:
             got = echo_clients(("127.0.0.1", eng.port), payloads)
+            # bytes_out counts a send when its completion is harvested, which
+            # can come after the client already read the bytes: let the loop
+            # run until the last completions are in (stats: any thread).
+            deadline = time.monotonic() + 10
+            while (sum(r.stats().bytes_out for r in eng.reactors) < sum(map(len, payloads))
+                   and time.monotonic() < deadline):
+                time.sleep(0.01)
         finally:
             stop.set()
             t.join()
