@@ -258,7 +258,7 @@ namespace Urocket
             segs[segHead] = default;
             segHead = (segHead + 1) % segs.Length;
             segCount--;
-            if (paused && segCount <= resumeAt && !closed && stoppedError == null)
+            if (paused && segCount <= resumeAt && !closed && stoppedError == null && !Loop.Exited)
             {
                 paused = false;
                 Native.urk_conn_pause_recv(Loop.Raw, id, 0);

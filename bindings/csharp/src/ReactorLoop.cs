@@ -136,7 +136,7 @@ namespace Urocket
         {
             if (exited)
             {
-                ThreadPool.UnsafeQueueUserWorkItem(s => cb(s), state, preferLocal: false);
+                RunOnPool(cb, state);
                 return;
             }
             inbox.Enqueue(new WorkItem { Callback = cb, State = state });
@@ -171,10 +171,20 @@ namespace Urocket
         {
             WorkItem w;
             while (inbox.TryDequeue(out w))
+                RunOnPool(w.Callback, w.State);
+        }
+
+        /// <summary>A callback posted after the loop exited. It gets the loop's
+        /// own protection: an exception goes to the Error event (as in
+        /// RunInbox) instead of escaping a pool thread, which ends the process.</summary>
+        void RunOnPool(SendOrPostCallback cb, object state)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static s =>
             {
-                var item = w;
-                ThreadPool.UnsafeQueueUserWorkItem(s => item.Callback(s), item.State, preferLocal: false);
-            }
+                var (loop, callback, st) = ((ReactorLoop, SendOrPostCallback, object))s;
+                try { callback(st); }
+                catch (Exception ex) { loop.Server.ReportError(ex); }
+            }, (this, cb, state), preferLocal: false);
         }
 
         internal void RequestStop(int drainMs)
@@ -479,6 +489,8 @@ namespace Urocket
 
         internal void AddRelease(uint buf)
         {
+            if (exited)
+                return; // the reactor is gone (or going) with its buffers: nothing to give back to
             if (nrelease == releases.Length)
                 FlushReleases();
             releases[nrelease++] = buf;
@@ -486,7 +498,7 @@ namespace Urocket
 
         void FlushReleases()
         {
-            if (nrelease == 0)
+            if (nrelease == 0 || exited)
                 return;
             int rc;
             fixed (uint* p = releases)

@@ -248,6 +248,44 @@ namespace Urocket.Tests
         }
 
         [Fact]
+        public static void ACallbackThatThrowsAfterTheStopIsReportedNotFatal()
+        {
+            // After a reactor's loop exits, work posted to it (continuations of
+            // handlers still running, connection calls) runs on the thread pool.
+            // An exception there must reach the Error event as it would on the
+            // loop: escaping a pool thread would end the whole process.
+            var ctx = new TaskCompletionSource<SynchronizationContext>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var release = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var seen = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var server = UrkServer.Start(null, async c =>
+            {
+                ctx.TrySetResult(SynchronizationContext.Current);
+                await release.Task; // outlives the server
+            });
+            server.Error += (sender, e) =>
+            {
+                if (e.Exception.Message == "thrown by a callback posted after the stop")
+                    seen.TrySetResult(e.Exception);
+            };
+            try
+            {
+                using (var s = EchoTests.Connect(server.Port))
+                {
+                    Check.True(ctx.Task.Wait(20000), "handler started");
+                    Check.True(ctx.Task.Result != null, "handler runs under the reactor's context");
+                    server.Dispose();
+                    ctx.Task.Result.Post(_ => throw new InvalidOperationException("thrown by a callback posted after the stop"), null);
+                    Check.True(seen.Task.Wait(20000), "the exception reached the Error event");
+                }
+            }
+            finally
+            {
+                release.TrySetResult(true);
+                server.Dispose();
+            }
+        }
+
+        [Fact]
         public static void NothingTouchesTheEngineAfterTheStop()
         {
             // Connections outlive the server: every call afterwards is an
