@@ -541,7 +541,8 @@ namespace Urocket
         /// <summary>Abortive close (RST); queued data is dropped. Any thread.</summary>
         public void Abort() { Run(closeAbort); }
 
-        /// <summary>Closes gracefully and gives unread receive buffers back.</summary>
+        /// <summary>Closes gracefully and gives unread receive buffers back
+        /// (and any data that still arrives).</summary>
         public void Dispose() { Run(dispose); }
 
         /// <summary>Abort, and give unread receive buffers back: used when a handler faulted,
@@ -551,6 +552,7 @@ namespace Urocket
         static readonly SendOrPostCallback abortAndRelease = s =>
         {
             var c = (Connection)s;
+            c.inputCompleted = true; // DATA still in this poll batch goes straight back too
             c.DoClose(true);
             c.DropUnread();
         };
@@ -559,6 +561,9 @@ namespace Urocket
         static readonly SendOrPostCallback dispose = s =>
         {
             var c = (Connection)s;
+            // Nothing reads any more: DATA the engine delivers after the close
+            // (the rest of the current poll batch) is released, not held forever.
+            c.inputCompleted = true;
             c.DoClose(false);
             c.DropUnread();
         };

@@ -232,6 +232,34 @@ namespace Urocket.Tests
         }
 
         [Fact]
+        public static void DataAfterTheHandlerEndedGoesBackToTheKernel()
+        {
+            // Small buffers: one 64 KiB send arrives as many DATA events in one
+            // poll batch. The handler ends inside the first (its read completes
+            // inline), its connection is closed and released; the rest of that
+            // batch must not be held for a reader that no longer exists.
+            for (int round = 0; round < 2; round++) // the handler returns; the handler faults
+            {
+                using (var server = UrkServer.Start(new EngineOptions { Reactors = 1, BufCount = 256, BufSize = 1024 }, async c =>
+                {
+                    await c.ReadAsync(new byte[1]);
+                    if (round == 1)
+                        throw new InvalidTimeZoneException("ends by a fault");
+                }))
+                {
+                    for (int i = 0; i < 4; i++)
+                        using (var s = EchoTests.Connect(server.Port))
+                        {
+                            s.Send(new byte[64 * 1024]);
+                            var buf = new byte[16];
+                            try { while (s.Receive(buf) > 0) { } } catch (SocketException) { } // until our close or reset
+                        }
+                    TestEnv.AssertDrained(server.Engine);
+                }
+            }
+        }
+
+        [Fact]
         public static void OptionsAsDotNetTypes()
         {
             var o = new EngineOptions { EndPoint = new IPEndPoint(IPAddress.IPv6Loopback, 0), IdleTimeout = TimeSpan.FromSeconds(2.5) };
