@@ -545,8 +545,24 @@ namespace Urocket
         public void SetResult(T value) { core.SetResult(value); }
         public void SetException(Exception e) { core.SetException(e); }
 
-        public T GetResult(short token) { return core.GetResult(token); }
-        void IValueTaskSource.GetResult(short token) { core.GetResult(token); }
+        // One operation at a time. The source is free again only once its
+        // result was taken (GetResult), not when it is set: a caller that
+        // started the next operation (Reset) before the previous awaiter (or
+        // AsTask's continuation, on the pool) asked for the status would make
+        // that awaiter throw on a stale token, unhandled, ending the process.
+        int busy;
+        public bool TryAcquire() { return Interlocked.Exchange(ref busy, 1) == 0; }
+        /// <summary>For an operation that completed without handing out the source.</summary>
+        public void Release() { Volatile.Write(ref busy, 0); }
+        public bool Busy { get { return Volatile.Read(ref busy) != 0; } }
+
+        public T GetResult(short token)
+        {
+            bool current = token == core.Version;
+            try { return core.GetResult(token); }
+            finally { if (current) Release(); }
+        }
+        void IValueTaskSource.GetResult(short token) { GetResult(token); }
         public ValueTaskSourceStatus GetStatus(short token) { return core.GetStatus(token); }
 
         public void OnCompleted(Action<object> continuation, object state, short token,

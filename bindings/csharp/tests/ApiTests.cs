@@ -314,6 +314,58 @@ namespace Urocket.Tests
         }
 
         [Fact]
+        public static void RacingCallersNeverSeeAStaleOperation()
+        {
+            // Writes, flushes and reads from several threads at once on one
+            // connection: one wins each time, the others get "already pending".
+            // The winner's result goes to AsTask's continuation on the pool; the
+            // next winner must not reset the operation before that continuation
+            // took it (a stale token there throws on a pool thread: the process
+            // dies). Runs for a fixed number of operations, not for a time.
+            var conn = new TaskCompletionSource<Connection>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (var server = UrkServer.Start(null, async c => { conn.TrySetResult(c); await done.Task; }))
+            using (var s = EchoTests.Connect(server.Port))
+            {
+                var faults = ServerErrors.Watch(server);
+                Check.True(conn.Task.Wait(20000), "connected");
+                var c = conn.Task.Result;
+                var drain = new Thread(() => { var b = new byte[65536]; try { while (s.Receive(b) > 0) { } } catch (SocketException) { } });
+                drain.Start();
+                long completed = 0;
+                var threads = new List<Thread>();
+                for (int t = 0; t < 4; t++)
+                {
+                    int kind = t % 2;
+                    var th = new Thread(() =>
+                    {
+                        var one = new byte[] { 1 };
+                        for (int i = 0; i < 3000; i++)
+                        {
+                            try
+                            {
+                                if (kind == 0) c.WriteAsync(one).AsTask().Wait();
+                                else c.FlushAsync().AsTask().Wait();
+                                Interlocked.Increment(ref completed);
+                            }
+                            catch (InvalidOperationException) { } // another one is pending: expected
+                        }
+                    });
+                    th.Start();
+                    threads.Add(th);
+                }
+                foreach (var th in threads)
+                    Check.True(th.Join(60000), "hammer thread finished");
+                Check.True(Interlocked.Read(ref completed) > 0, "some operations completed");
+                done.TrySetResult(true);
+                s.Shutdown(SocketShutdown.Send);
+                drain.Join(20000);
+                TestEnv.AssertDrained(server.Engine);
+                faults.AssertNone();
+            }
+        }
+
+        [Fact]
         public static void NothingTouchesTheEngineAfterTheStop()
         {
             // Connections outlive the server: every call afterwards is an
