@@ -50,7 +50,6 @@ namespace Urocket
         internal bool Blocked;
 
         readonly OpSource<int> readSrc, writeSrc, flushSrc;
-        int readBusy, writeBusy, flushBusy;
         bool readPending, writePending, flushPending;
         Memory<byte> readBuf;
         ReadOnlyMemory<byte> writeBuf;
@@ -123,7 +122,6 @@ namespace Urocket
                     {
                         readPending = false;
                         readBuf = default;
-                        Volatile.Write(ref readBusy, 0);
                         readSrc.SetException(oce);
                     }
                     break;
@@ -132,7 +130,6 @@ namespace Urocket
                     {
                         writePending = false; // nothing of it was queued
                         writeBuf = default;
-                        Volatile.Write(ref writeBusy, 0);
                         writeSrc.SetException(oce);
                     }
                     break;
@@ -140,7 +137,6 @@ namespace Urocket
                     if (flushPending && flushSrc.Version == cs.Version)
                     {
                         flushPending = false;
-                        Volatile.Write(ref flushBusy, 0);
                         flushSrc.SetException(oce);
                     }
                     break;
@@ -156,11 +152,11 @@ namespace Urocket
         /// it (or 0 at the end of the stream).</summary>
         public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            if (Interlocked.Exchange(ref readBusy, 1) != 0)
+            if (!readSrc.TryAcquire())
                 throw Busy("ReadAsync");
             if (cancellationToken.IsCancellationRequested)
             {
-                Volatile.Write(ref readBusy, 0);
+                readSrc.Release();
                 return ValueTask.FromCanceled<int>(cancellationToken);
             }
             if (Loop.OnLoopThread)
@@ -169,7 +165,7 @@ namespace Urocket
                 Exception err;
                 if (TryReadNow(buffer.Span, out n, out err))
                 {
-                    Volatile.Write(ref readBusy, 0);
+                    readSrc.Release();
                     return err == null ? new ValueTask<int>(n) : ValueTask.FromException<int>(err);
                 }
                 readBuf = buffer;
@@ -227,7 +223,6 @@ namespace Urocket
             readBuf = default(Memory<byte>);
             readReg.Dispose();
             readReg = default;
-            Volatile.Write(ref readBusy, 0);
             if (err != null)
                 readSrc.SetException(err);
             else
@@ -258,7 +253,7 @@ namespace Urocket
             segs[segHead] = default;
             segHead = (segHead + 1) % segs.Length;
             segCount--;
-            if (paused && segCount <= resumeAt && !closed && stoppedError == null)
+            if (paused && segCount <= resumeAt && !closed && stoppedError == null && !Loop.Exited)
             {
                 paused = false;
                 Native.urk_conn_pause_recv(Loop.Raw, id, 0);
@@ -357,16 +352,16 @@ namespace Urocket
         /// caller may reuse data as soon as the returned task completes.</summary>
         public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
         {
-            if (Interlocked.Exchange(ref writeBusy, 1) != 0)
+            if (!writeSrc.TryAcquire())
                 throw Busy("WriteAsync");
             if (cancellationToken.IsCancellationRequested)
             {
-                Volatile.Write(ref writeBusy, 0);
+                writeSrc.Release();
                 return ValueTask.FromCanceled(cancellationToken);
             }
             if (data.Length == 0)
             {
-                Volatile.Write(ref writeBusy, 0);
+                writeSrc.Release();
                 return default(ValueTask);
             }
             if (Loop.OnLoopThread)
@@ -386,7 +381,7 @@ namespace Urocket
                     writeReg = Register(cancellationToken, 1, ver);
                     return new ValueTask(writeSrc, ver);
                 }
-                Volatile.Write(ref writeBusy, 0);
+                writeSrc.Release();
                 return err == null ? default(ValueTask) : ValueTask.FromException(err);
             }
             writeSrc.Reset();
@@ -424,7 +419,6 @@ namespace Urocket
             writeBuf = default(ReadOnlyMemory<byte>);
             writeReg.Dispose();
             writeReg = default;
-            Volatile.Write(ref writeBusy, 0);
             if (err != null)
                 writeSrc.SetException(err);
             else
@@ -467,11 +461,11 @@ namespace Urocket
         /// that stopped sending.</summary>
         public ValueTask FlushAsync(CancellationToken cancellationToken = default)
         {
-            if (Interlocked.Exchange(ref flushBusy, 1) != 0)
+            if (!flushSrc.TryAcquire())
                 throw Busy("FlushAsync");
             if (cancellationToken.IsCancellationRequested)
             {
-                Volatile.Write(ref flushBusy, 0);
+                flushSrc.Release();
                 return ValueTask.FromCanceled(cancellationToken);
             }
             if (Loop.OnLoopThread)
@@ -480,7 +474,7 @@ namespace Urocket
                 Exception err;
                 if (FlushDone(out err))
                 {
-                    Volatile.Write(ref flushBusy, 0);
+                    flushSrc.Release();
                     return err == null ? default(ValueTask) : ValueTask.FromException(err);
                 }
                 flushPending = true;
@@ -526,7 +520,6 @@ namespace Urocket
             flushPending = false;
             flushReg.Dispose();
             flushReg = default;
-            Volatile.Write(ref flushBusy, 0);
             if (err != null)
                 flushSrc.SetException(err);
             else
@@ -541,7 +534,8 @@ namespace Urocket
         /// <summary>Abortive close (RST); queued data is dropped. Any thread.</summary>
         public void Abort() { Run(closeAbort); }
 
-        /// <summary>Closes gracefully and gives unread receive buffers back.</summary>
+        /// <summary>Closes gracefully and gives unread receive buffers back
+        /// (and any data that still arrives).</summary>
         public void Dispose() { Run(dispose); }
 
         /// <summary>Abort, and give unread receive buffers back: used when a handler faulted,
@@ -551,6 +545,7 @@ namespace Urocket
         static readonly SendOrPostCallback abortAndRelease = s =>
         {
             var c = (Connection)s;
+            c.inputCompleted = true; // DATA still in this poll batch goes straight back too
             c.DoClose(true);
             c.DropUnread();
         };
@@ -559,6 +554,9 @@ namespace Urocket
         static readonly SendOrPostCallback dispose = s =>
         {
             var c = (Connection)s;
+            // Nothing reads any more: DATA the engine delivers after the close
+            // (the rest of the current poll batch) is released, not held forever.
+            c.inputCompleted = true;
             c.DoClose(false);
             c.DropUnread();
         };

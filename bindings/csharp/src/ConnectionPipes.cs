@@ -112,7 +112,6 @@ namespace Urocket
         readonly Connection c;
         readonly OpSource<ReadResult> src;
         readonly List<ReadSegment> pool = new List<ReadSegment>();
-        int busy;               // a ReadAsync is pending
         bool pending;           // ... and waits on the loop
         int cancelFlag;         // CancelPendingRead
         long examined;          // bytes from the head the reader has seen
@@ -131,11 +130,11 @@ namespace Urocket
         {
             if (completed)
                 throw new InvalidOperationException("the PipeReader was completed");
-            if (Interlocked.Exchange(ref busy, 1) != 0)
+            if (!src.TryAcquire())
                 throw new InvalidOperationException("another ReadAsync is already pending on this PipeReader");
             if (cancellationToken.IsCancellationRequested)
             {
-                Volatile.Write(ref busy, 0);
+                src.Release();
                 return ValueTask.FromCanceled<ReadResult>(cancellationToken);
             }
             src.Reset();
@@ -145,7 +144,7 @@ namespace Urocket
                 ApplyAdvance();
                 if (TryResult(out ReadResult r, out Exception err))
                 {
-                    Volatile.Write(ref busy, 0);
+                    src.Release();
                     return err == null ? new ValueTask<ReadResult>(r) : ValueTask.FromException<ReadResult>(err);
                 }
                 pending = true;
@@ -173,14 +172,13 @@ namespace Urocket
                 return; // that read completed already
             pending = false;
             reg = default;
-            Volatile.Write(ref busy, 0);
             src.SetException(new OperationCanceledException());
         }
 
         public override bool TryRead(out ReadResult result)
         {
             result = default;
-            if (!c.Loop.OnLoopThread || Volatile.Read(ref busy) != 0)
+            if (!c.Loop.OnLoopThread || src.Busy)
                 return false; // the buffers belong to the reactor thread
             ApplyAdvance();
             if (!TryResult(out result, out Exception err))
@@ -258,7 +256,6 @@ namespace Urocket
             pending = false;
             reg.Dispose();
             reg = default;
-            Volatile.Write(ref busy, 0);
             if (err != null)
                 src.SetException(err);
             else
@@ -324,7 +321,6 @@ namespace Urocket
         readonly List<KeyValuePair<NativeBlock, int>> filled = new List<KeyValuePair<NativeBlock, int>>();
         readonly List<KeyValuePair<NativeBlock, int>> submitting = new List<KeyValuePair<NativeBlock, int>>();
         long unflushed;
-        int busy;
         bool pending;
         int cancelFlag;
         bool completed;
@@ -428,11 +424,11 @@ namespace Urocket
 
         public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
         {
-            if (Interlocked.Exchange(ref busy, 1) != 0)
+            if (!src.TryAcquire())
                 throw new InvalidOperationException("another FlushAsync is already pending on this PipeWriter");
             if (cancellationToken.IsCancellationRequested)
             {
-                Volatile.Write(ref busy, 0);
+                src.Release();
                 return ValueTask.FromCanceled<FlushResult>(cancellationToken);
             }
             lock (gate)
@@ -451,7 +447,7 @@ namespace Urocket
                 c.Loop.FlushSends(); // a flush asks where the send limit stands: hand over now
                 if (TryResult(out FlushResult r, out Exception err))
                 {
-                    Volatile.Write(ref busy, 0);
+                    src.Release();
                     return err == null ? new ValueTask<FlushResult>(r) : ValueTask.FromException<FlushResult>(err);
                 }
                 pending = true;
@@ -528,7 +524,6 @@ namespace Urocket
                 return; // that flush completed already
             pending = false;
             reg = default;
-            Volatile.Write(ref busy, 0);
             src.SetException(new OperationCanceledException());
         }
 
@@ -542,7 +537,6 @@ namespace Urocket
             pending = false;
             reg.Dispose();
             reg = default;
-            Volatile.Write(ref busy, 0);
             if (err != null)
                 src.SetException(err);
             else

@@ -136,7 +136,7 @@ namespace Urocket
         {
             if (exited)
             {
-                ThreadPool.UnsafeQueueUserWorkItem(s => cb(s), state, preferLocal: false);
+                RunOnPool(cb, state);
                 return;
             }
             inbox.Enqueue(new WorkItem { Callback = cb, State = state });
@@ -171,10 +171,20 @@ namespace Urocket
         {
             WorkItem w;
             while (inbox.TryDequeue(out w))
+                RunOnPool(w.Callback, w.State);
+        }
+
+        /// <summary>A callback posted after the loop exited. It gets the loop's
+        /// own protection: an exception goes to the Error event (as in
+        /// RunInbox) instead of escaping a pool thread, which ends the process.</summary>
+        void RunOnPool(SendOrPostCallback cb, object state)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static s =>
             {
-                var item = w;
-                ThreadPool.UnsafeQueueUserWorkItem(s => item.Callback(s), item.State, preferLocal: false);
-            }
+                var (loop, callback, st) = ((ReactorLoop, SendOrPostCallback, object))s;
+                try { callback(st); }
+                catch (Exception ex) { loop.Server.ReportError(ex); }
+            }, (this, cb, state), preferLocal: false);
         }
 
         internal void RequestStop(int drainMs)
@@ -479,6 +489,8 @@ namespace Urocket
 
         internal void AddRelease(uint buf)
         {
+            if (exited)
+                return; // the reactor is gone (or going) with its buffers: nothing to give back to
             if (nrelease == releases.Length)
                 FlushReleases();
             releases[nrelease++] = buf;
@@ -486,7 +498,7 @@ namespace Urocket
 
         void FlushReleases()
         {
-            if (nrelease == 0)
+            if (nrelease == 0 || exited)
                 return;
             int rc;
             fixed (uint* p = releases)
@@ -533,8 +545,24 @@ namespace Urocket
         public void SetResult(T value) { core.SetResult(value); }
         public void SetException(Exception e) { core.SetException(e); }
 
-        public T GetResult(short token) { return core.GetResult(token); }
-        void IValueTaskSource.GetResult(short token) { core.GetResult(token); }
+        // One operation at a time. The source is free again only once its
+        // result was taken (GetResult), not when it is set: a caller that
+        // started the next operation (Reset) before the previous awaiter (or
+        // AsTask's continuation, on the pool) asked for the status would make
+        // that awaiter throw on a stale token, unhandled, ending the process.
+        int busy;
+        public bool TryAcquire() { return Interlocked.Exchange(ref busy, 1) == 0; }
+        /// <summary>For an operation that completed without handing out the source.</summary>
+        public void Release() { Volatile.Write(ref busy, 0); }
+        public bool Busy { get { return Volatile.Read(ref busy) != 0; } }
+
+        public T GetResult(short token)
+        {
+            bool current = token == core.Version;
+            try { return core.GetResult(token); }
+            finally { if (current) Release(); }
+        }
+        void IValueTaskSource.GetResult(short token) { GetResult(token); }
         public ValueTaskSourceStatus GetStatus(short token) { return core.GetStatus(token); }
 
         public void OnCompleted(Action<object> continuation, object state, short token,

@@ -232,6 +232,34 @@ namespace Urocket.Tests
         }
 
         [Fact]
+        public static void DataAfterTheHandlerEndedGoesBackToTheKernel()
+        {
+            // Small buffers: one 64 KiB send arrives as many DATA events in one
+            // poll batch. The handler ends inside the first (its read completes
+            // inline), its connection is closed and released; the rest of that
+            // batch must not be held for a reader that no longer exists.
+            for (int round = 0; round < 2; round++) // the handler returns; the handler faults
+            {
+                using (var server = UrkServer.Start(new EngineOptions { Reactors = 1, BufCount = 256, BufSize = 1024 }, async c =>
+                {
+                    await c.ReadAsync(new byte[1]);
+                    if (round == 1)
+                        throw new InvalidTimeZoneException("ends by a fault");
+                }))
+                {
+                    for (int i = 0; i < 4; i++)
+                        using (var s = EchoTests.Connect(server.Port))
+                        {
+                            s.Send(new byte[64 * 1024]);
+                            var buf = new byte[16];
+                            try { while (s.Receive(buf) > 0) { } } catch (SocketException) { } // until our close or reset
+                        }
+                    TestEnv.AssertDrained(server.Engine);
+                }
+            }
+        }
+
+        [Fact]
         public static void OptionsAsDotNetTypes()
         {
             var o = new EngineOptions { EndPoint = new IPEndPoint(IPAddress.IPv6Loopback, 0), IdleTimeout = TimeSpan.FromSeconds(2.5) };
@@ -244,6 +272,96 @@ namespace Urocket.Tests
                 s.Connect(new IPEndPoint(IPAddress.IPv6Loopback, server.Port));
                 s.ReceiveTimeout = 20000;
                 Check.Bytes(new byte[] { 1, 2, 3 }, EchoTests.RoundTrip(s, new byte[] { 1, 2, 3 }), "echo over ::1");
+            }
+        }
+
+        [Fact]
+        public static void ACallbackThatThrowsAfterTheStopIsReportedNotFatal()
+        {
+            // After a reactor's loop exits, work posted to it (continuations of
+            // handlers still running, connection calls) runs on the thread pool.
+            // An exception there must reach the Error event as it would on the
+            // loop: escaping a pool thread would end the whole process.
+            var ctx = new TaskCompletionSource<SynchronizationContext>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var release = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var seen = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var server = UrkServer.Start(null, async c =>
+            {
+                ctx.TrySetResult(SynchronizationContext.Current);
+                await release.Task; // outlives the server
+            });
+            server.Error += (sender, e) =>
+            {
+                if (e.Exception.Message == "thrown by a callback posted after the stop")
+                    seen.TrySetResult(e.Exception);
+            };
+            try
+            {
+                using (var s = EchoTests.Connect(server.Port))
+                {
+                    Check.True(ctx.Task.Wait(20000), "handler started");
+                    Check.True(ctx.Task.Result != null, "handler runs under the reactor's context");
+                    server.Dispose();
+                    ctx.Task.Result.Post(_ => throw new InvalidOperationException("thrown by a callback posted after the stop"), null);
+                    Check.True(seen.Task.Wait(20000), "the exception reached the Error event");
+                }
+            }
+            finally
+            {
+                release.TrySetResult(true);
+                server.Dispose();
+            }
+        }
+
+        [Fact]
+        public static void RacingCallersNeverSeeAStaleOperation()
+        {
+            // Writes, flushes and reads from several threads at once on one
+            // connection: one wins each time, the others get "already pending".
+            // The winner's result goes to AsTask's continuation on the pool; the
+            // next winner must not reset the operation before that continuation
+            // took it (a stale token there throws on a pool thread: the process
+            // dies). Runs for a fixed number of operations, not for a time.
+            var conn = new TaskCompletionSource<Connection>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (var server = UrkServer.Start(null, async c => { conn.TrySetResult(c); await done.Task; }))
+            using (var s = EchoTests.Connect(server.Port))
+            {
+                var faults = ServerErrors.Watch(server);
+                Check.True(conn.Task.Wait(20000), "connected");
+                var c = conn.Task.Result;
+                var drain = new Thread(() => { var b = new byte[65536]; try { while (s.Receive(b) > 0) { } } catch (SocketException) { } });
+                drain.Start();
+                long completed = 0;
+                var threads = new List<Thread>();
+                for (int t = 0; t < 4; t++)
+                {
+                    int kind = t % 2;
+                    var th = new Thread(() =>
+                    {
+                        var one = new byte[] { 1 };
+                        for (int i = 0; i < 3000; i++)
+                        {
+                            try
+                            {
+                                if (kind == 0) c.WriteAsync(one).AsTask().Wait();
+                                else c.FlushAsync().AsTask().Wait();
+                                Interlocked.Increment(ref completed);
+                            }
+                            catch (InvalidOperationException) { } // another one is pending: expected
+                        }
+                    });
+                    th.Start();
+                    threads.Add(th);
+                }
+                foreach (var th in threads)
+                    Check.True(th.Join(60000), "hammer thread finished");
+                Check.True(Interlocked.Read(ref completed) > 0, "some operations completed");
+                done.TrySetResult(true);
+                s.Shutdown(SocketShutdown.Send);
+                drain.Join(20000);
+                TestEnv.AssertDrained(server.Engine);
+                faults.AssertNone();
             }
         }
 

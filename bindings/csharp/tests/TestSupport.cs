@@ -53,6 +53,29 @@ namespace Urocket.Tests
         }
     }
 
+    /// <summary>Collects a server's Error events, so that a handler that faults
+    /// in a test where none should fails that test instead of only being logged.</summary>
+    public sealed class ServerErrors
+    {
+        readonly System.Collections.Concurrent.ConcurrentQueue<string> seen =
+            new System.Collections.Concurrent.ConcurrentQueue<string>();
+
+        public static ServerErrors Watch(UrkServer server)
+        {
+            var e = new ServerErrors();
+            server.Error += (sender, a) => e.seen.Enqueue("connection " + a.ConnectionId + ": " + a.Exception);
+            return e;
+        }
+
+        /// <summary>Call after TestEnv.AssertDrained: a faulted handler reports
+        /// before its connection is closed, so every fault is in by then.</summary>
+        public void AssertNone()
+        {
+            if (!seen.IsEmpty)
+                throw new AssertionException("the server reported " + seen.Count + " error(s): " + string.Join(" | ", seen));
+        }
+    }
+
     public static class TestEnv
     {
         /// <summary>Waits (up to 15 s) until no reactor of the engine holds a
