@@ -151,7 +151,9 @@ def cmd_serve(args):
 # ------------------------------------------------------------------- main ---
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python3 -m urocket",
+    # The installed console script is `urocket`; in a checkout it is `python3 -m urocket`.
+    prog = "urocket" if os.path.basename(sys.argv[0]) == "urocket" else "python3 -m urocket"
+    p = argparse.ArgumentParser(prog=prog,
                                 description="uRocket: io_uring networking engine")
     sub = p.add_subparsers(dest="command", required=True)
 
