@@ -16,7 +16,7 @@ configuration at the first connection count, a separate short run with
 the server: that run is not used for the CPU figures).
 
     /usr/bin/python3 bench/ab.py [--build DIR] [--conns 512,2048] [--rounds 5]
-                                 [--duration 5] [--configs all-on,no-registered-ring]
+                                 [--duration 5] [--configs all-on,no-send-pool]
                                  [--no-strace] [--out FILE.md] [--json FILE]
 
 Environment: BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1), PYTHON.
@@ -41,7 +41,6 @@ import run as br  # noqa: E402  (bench/run.py: Server, UrkLoad, /proc helpers)
 # name -> extra http_server arguments. The first is the reference.
 CONFIGS = [
     ("all-on", []),
-    ("no-registered-ring", ["--no-registered-ring"]),
     ("no-send-pool", ["--no-send-pool"]),
 ]
 
