@@ -10,6 +10,14 @@ and ratios to the epoll baseline measured in the same run. Also measures
 server RSS per idle connection and the load tools' requests per
 client-CPU-second. Writes results/results.md and results/chart.png.
 
+results.md leads with the headline: the saturating closed-loop client (the
+project's load generator, `python3 -m urocket load`) — µs of server CPU per
+request and requests per server CPU-second, ratio to epoll, issue 16's
+targets — with the `wrk -t1` table beside it (one wrk thread saturates
+itself first on a 2-core machine, so its ratios mostly measure wrk). Other
+workloads (fixed offered load, pipelined, echo, 10,000 idle connections
+with a trickle) are bench/workloads.py's: results/workloads.md.
+
     /usr/bin/python3 bench/run.py [--build DIR] [--quick] [--servers a,b]
                                   [--conns 16,64] [--rounds N] [--duration S]
 
@@ -419,10 +427,12 @@ class UrkLoad:
     def available(self):
         return module_command_available("load", self.env)
 
-    def run(self, port, conns, duration):
+    def run(self, port, conns, duration, extra=()):
+        """One run; `extra` are more `urocket load` flags (--rate, --request,
+        --framing fixed --response-len N: bench/workloads.py's workloads)."""
         args = [a.replace("{port}", str(port)).replace("{conns}", str(conns))
                 .replace("{duration}", str(duration)) for a in LOADGEN_ARGS]
-        argv = [PY, "-m", "urocket", "load"] + args
+        argv = [PY, "-m", "urocket", "load"] + args + list(extra)
         if self.cpu is not None:
             argv = ["taskset", "-c", str(self.cpu)] + argv
         rc, text, rusage_cpu = run_client(argv, duration + 60, self.env)
@@ -442,13 +452,15 @@ class UrkLoad:
             return {"failed": "urocket load rc %d: %s" % (rc, text.strip()[-200:])}
         responses = j.get("responses", j.get("requests", 0))
         elapsed = j["elapsed_ns"] / 1e9 if j.get("elapsed_ns") else duration
-        res = {"requests": responses, "elapsed": elapsed,
+        res = {"requests": responses, "elapsed": elapsed, "sent": j.get("requests", responses),
                "rps": j.get("rps") or responses / max(elapsed, 1e-9),
                "errors": sum(v for k, v in j.items() if k.startswith("err_") and isinstance(v, int))}
         if j.get("lat_p50_ns") is not None:
             res["p50_ms"] = j["lat_p50_ns"] / 1e6
         if j.get("lat_p99_ns") is not None:
             res["p99_ms"] = j["lat_p99_ns"] / 1e6
+        if j.get("lat_p999_ns") is not None:
+            res["p999_ms"] = j["lat_p999_ns"] / 1e6
         # The generator's own thread CPU if it reports it; rusage would also
         # count the interpreter's start-up.
         res["client_cpu"] = j["cpu_ns"] / 1e9 if j.get("cpu_ns") else rusage_cpu
@@ -764,6 +776,10 @@ def main(argv=None):
                         res["server_cpu"] = settle_cpu(srv.pid) - cpu0
                         if "failed" not in res and res["server_cpu"] > 0:
                             res["eff"] = res["requests"] / res["server_cpu"]
+                        if "failed" not in res and res["requests"]:
+                            res["us_per_req"] = res["server_cpu"] * 1e6 / res["requests"]
+                        if "failed" not in res and res.get("client_cpu") and res.get("elapsed"):
+                            res["client_busy"] = res["client_cpu"] / res["elapsed"]
                         if "failed" not in res and res.get("client_cpu"):
                             res["client_eff"] = res["requests"] / res["client_cpu"]
                         results.setdefault((tool.name, c, srv.name), []).append(res)
@@ -855,27 +871,31 @@ def report(info, command, quick, conns, rounds, duration, idle_n, server_cpu, cl
                                            detail.replace("|", "\\|").replace("\n", " ")[:300]))
     L.append("")
     names = [s.name for s in live]
-    for tool in tools:
+    L += headline(tools, conns, names, results)
+    # The saturating client's tables first, then wrk's.
+    for tool in sorted(tools, key=lambda t: t.name != "urocket-load"):
         for c in conns:
             base = results.get((tool.name, c, BASELINE), [])
             base_ok = [r for r in base if "failed" not in r]
             b_eff, b_rps = med(base_ok, "eff"), med(base_ok, "rps")
             L.append("## %s, %d connections" % (tool.label, c))
             L.append("")
-            L.append("| server | req/s | server CPU s | req per server-CPU-s | efficiency vs %s | "
-                     "req/s vs %s | p50 ms | p99 ms | errors | runs |" % (BASELINE, BASELINE))
-            L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            L.append("| server | req/s | server CPU s | µs server CPU/req | req per server-CPU-s | "
+                     "efficiency vs %s | req/s vs %s | p50 ms | p99 ms | errors | runs |" % (
+                         BASELINE, BASELINE))
+            L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for name in names:
                 rows = results.get((tool.name, c, name), [])
                 ok = [r for r in rows if "failed" not in r]
                 if not ok:
                     why = rows[0]["failed"] if rows else "not run"
-                    L.append("| %s | failed: %s | | | | | | | | %d |" % (
+                    L.append("| %s | failed: %s | | | | | | | | | %d |" % (
                         name, why.replace("|", "/")[:120], len(rows)))
                     continue
                 eff, rps = med(ok, "eff"), med(ok, "rps")
-                L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |" % (
-                    name, fmt(rps), fmt(med(ok, "server_cpu"), "{:.2f}"), fmt(eff),
+                L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |" % (
+                    name, fmt(rps), fmt(med(ok, "server_cpu"), "{:.2f}"),
+                    fmt(med(ok, "us_per_req"), "{:.2f}"), fmt(eff),
                     fmt(eff / b_eff if eff and b_eff else None, "{:.2f}x"),
                     fmt(rps / b_rps if rps and b_rps else None, "{:.2f}x"),
                     fmt(med(ok, "p50_ms"), "{:.2f}"), fmt(med(ok, "p99_ms"), "{:.2f}"),
@@ -977,6 +997,91 @@ def report(info, command, quick, conns, rounds, duration, idle_n, server_cpu, cl
         L.append("| urocket load req/client-CPU-s >= 1.3x wrk | n/a | n/a |")
     L.append("")
     return "\n".join(L)
+
+
+def compact_table(tool, conns, names, results):
+    """One row per server: per connection count, µs of server CPU per request,
+    requests per server CPU-second and the ratio to the baseline."""
+    L = ["| server | " + " | ".join("c=%d µs/req | c=%d req/CPU-s | c=%d vs %s" % (
+        c, c, c, BASELINE) for c in conns) + " |",
+         "|---|" + "---:|---:|---:|" * len(conns)]
+    for name in names:
+        cells = []
+        for c in conns:
+            rows = results.get((tool.name, c, name), [])
+            ok = [r for r in rows if "failed" not in r]
+            base = [r for r in results.get((tool.name, c, BASELINE), []) if "failed" not in r]
+            eff, b_eff = med(ok, "eff"), med(base, "eff")
+            if not ok:
+                cells += ["failed" if rows else "-", "", ""]
+                continue
+            cells += [fmt(med(ok, "us_per_req"), "{:.2f}"), fmt(eff),
+                      fmt(eff / b_eff if eff and b_eff else None, "{:.2f}x")]
+        L.append("| %s | %s |" % (name, " | ".join(cells)))
+    return L
+
+
+def headline(tools, conns, names, results):
+    """The saturating closed-loop table (issue 16's headline), its targets,
+    then wrk -t1's table beside it with how busy wrk itself was."""
+    L = []
+    by = {t.name: t for t in tools}
+    urk, wrk = by.get("urocket-load"), by.get("wrk")
+    L.append("## Headline: server CPU per request under a saturating client")
+    L.append("")
+    if urk is None:
+        L.append("Not measured: the uRocket load generator (`python3 -m urocket load`) was not "
+                 "available (see the notes above).")
+        L.append("")
+    else:
+        L.append("Client: `%s`, closed loop, one thread on its own CPU: it keeps the server's "
+                 "CPU saturated, so what differs between rows is the server's cost per request. "
+                 "µs of server CPU per request (lower is better), requests per server "
+                 "CPU-second (higher is better) and that ratio to `%s` in this same run; "
+                 "medians over rounds. Every other workload (fixed offered load, pipelined, "
+                 "echo, 10,000 idle connections) is in [workloads.md](workloads.md)."
+                 % (urk.label, BASELINE))
+        L.append("")
+        L += compact_table(urk, conns, names, results)
+        L.append("")
+        L += issue16_targets(urk, conns, results)
+    if wrk is not None:
+        L.append("### wrk -t1, for comparison")
+        L.append("")
+        busy = [r["client_busy"] for c in conns for n in names
+                for r in results.get((wrk.name, c, n), []) if r.get("client_busy")]
+        busy_note = (" In this run wrk's thread was busy %.0f%% of the time (median over all "
+                     "its runs)." % (100 * statistics.median(busy))) if busy else ""
+        L.append("wrk -t1 is a single client thread; on a 2-core machine (server on one CPU, "
+                 "client on the other) it saturates itself before any of these servers does, "
+                 "so its rows mostly measure wrk: ratios near 1.00x here say little about "
+                 "server cost. The headline above is the server comparison.%s" % busy_note)
+        L.append("")
+        L += compact_table(wrk, conns, names, results)
+        L.append("")
+    return L
+
+
+def issue16_targets(tool, conns, results):
+    """Issue 16's goal for the native engine, from the saturating client."""
+    def eff(c, name):
+        return med([r for r in results.get((tool.name, c, name), []) if "failed" not in r], "eff")
+    L = ["Issue 16 goal (native engine, 1 reactor, saturating client):", "",
+         "| target | measured | met |", "|---|---|---|"]
+    for c in (512, 2048):
+        if c not in conns:
+            L.append("| c=%d | not in this run's connection counts | n/a |" % c)
+            continue
+        n = eff(c, "urocket-native-1")
+        for base, want in ((BASELINE, 2.0), ("uring_raw", 1.15)):
+            b = eff(c, base)
+            if n is None or not b:
+                L.append("| urocket-native-1 c=%d >= %.2fx %s | n/a | n/a |" % (c, want, base))
+            else:
+                L.append("| urocket-native-1 c=%d >= %.2fx %s | %.2fx | %s |" % (
+                    c, want, base, n / b, "yes" if n / b >= want else "NO"))
+    L.append("")
+    return L
 
 
 def chart(path, tools, conns, live, results):
