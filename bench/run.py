@@ -1050,8 +1050,9 @@ def headline(tools, conns, names, results):
         L.append("")
         busy = [r["client_busy"] for c in conns for n in names
                 for r in results.get((wrk.name, c, n), []) if r.get("client_busy")]
-        busy_note = (" In this run wrk's thread was busy %.0f%% of the time (median over all "
-                     "its runs)." % (100 * statistics.median(busy))) if busy else ""
+        busy_note = (" In this run wrk's thread used %.0f%% of a CPU over its runs (median; "
+                     "near 100%% means wrk, not the server, set the pace)."
+                     % (100 * statistics.median(busy))) if busy else ""
         L.append("wrk -t1 is a single client thread; on a 2-core machine (server on one CPU, "
                  "client on the other) it saturates itself before any of these servers does, "
                  "so its rows mostly measure wrk: ratios near 1.00x here say little about "
