@@ -259,12 +259,7 @@ def run_trickle(srv, tool, idle_n, rate, duration, client_cpu):
 
 
 # ------------------------------------------------------------- report ---
-def med(rows, key):
-    return br.med(rows, key)
-
-
-def fmt(v, spec="{:,.0f}"):
-    return br.fmt(v, spec)
+med, fmt = br.med, br.fmt  # median of a key over runs; "-" for None
 
 
 def derive(res, per_trip=1, size=0):
@@ -459,6 +454,12 @@ def report(args, info, cfg, status, results, elapsed, command):
     else:
         L.append("One round per row: no spread between rounds to report (use --rounds 3 or more "
                  "for numbers worth comparing).")
+    cpus = [r["server_cpu"] for rows in results.values() for r in rows if r.get("server_cpu")]
+    if cpus:
+        L.append("")
+        L.append("/proc counts CPU time in ticks of 1/%d s: on the smallest server CPU total of "
+                 "a run here (%.2f s) one tick is %.1f%%." % (
+                     br.CLK_TCK, min(cpus), 100.0 / br.CLK_TCK / min(cpus)))
     L.append("")
     return "\n".join(L)
 
