@@ -858,6 +858,8 @@ def report(info, command, quick, conns, rounds, duration, idle_n, server_cpu, cl
     for n in notes:
         L.append("- Note: %s" % n)
     L.append("")
+    names = [s.name for s in live]
+    L += headline(tools, conns, names, results)
     L.append("## Servers")
     L.append("")
     L.append("| server | status | request counting | detail / command |")
@@ -870,8 +872,6 @@ def report(info, command, quick, conns, rounds, duration, idle_n, server_cpu, cl
         L.append("| %s | %s | %s | %s |" % (name, st["state"], st.get("counting", "-"),
                                            detail.replace("|", "\\|").replace("\n", " ")[:300]))
     L.append("")
-    names = [s.name for s in live]
-    L += headline(tools, conns, names, results)
     # The saturating client's tables first, then wrk's.
     for tool in sorted(tools, key=lambda t: t.name != "urocket-load"):
         for c in conns:
@@ -1038,8 +1038,9 @@ def headline(tools, conns, names, results):
                  "CPU saturated, so what differs between rows is the server's cost per request. "
                  "µs of server CPU per request (lower is better), requests per server "
                  "CPU-second (higher is better) and that ratio to `%s` in this same run; "
-                 "medians over rounds. Every other workload (fixed offered load, pipelined, "
-                 "echo, 10,000 idle connections) is in [workloads.md](workloads.md)."
+                 "medians over rounds; servers that failed or were skipped are listed under "
+                 "Servers below. Every other workload (fixed offered load, pipelined, echo, "
+                 "10,000 idle connections) is in [workloads.md](workloads.md)."
                  % (urk.label, BASELINE))
         L.append("")
         L += compact_table(urk, conns, names, results)
