@@ -28,7 +28,7 @@ the server: that run is not used for the CPU figures).
 
     /usr/bin/python3 bench/ab.py [--build DIR] [--workload canned|pipelined|echo16k|echo64k]
                                  [--conns 512,2048] [--rounds 5] [--duration 5]
-                                 [--configs all-on,no-registered-ring]
+                                 [--configs all-on,no-send-pool]
                                  [--no-strace] [--out FILE.md] [--json FILE]
 
 Environment: BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1), PYTHON.
@@ -56,7 +56,6 @@ WORKLOADS = ["canned", "pipelined", "echo16k", "echo64k"]
 # name -> extra http_server arguments. The first is the reference.
 CONFIGS = [
     ("all-on", []),
-    ("no-registered-ring", ["--no-registered-ring"]),
     ("no-send-pool", ["--no-send-pool"]),
 ]
 

@@ -22,7 +22,8 @@ with a trickle) are bench/workloads.py's: results/workloads.md.
                                   [--conns 16,64] [--rounds N] [--duration S]
 
 Environment: BUILD, BENCH_QUICK=1, BENCH_SERVERS, BENCH_TOOLS, BENCH_CONNS,
-BENCH_ROUNDS, BENCH_DURATION, BENCH_IDLE_CONNS, BENCH_SERVER_CPU (0),
+BENCH_ROUNDS, BENCH_DURATION, BENCH_IDLE_CONNS, BENCH_BASE_BUILD (an older
+build folder: adds its native example as urocket-native-1-base), BENCH_SERVER_CPU (0),
 BENCH_CLIENT_CPU (1), BENCH_PORT_BASE (19200), PYTHON (/usr/bin/python3).
 Benchmarks only: nothing here asserts on speed.
 """
@@ -117,6 +118,15 @@ SERVERS = [
     ("rust-tokio-plain", [(["{build}/bench/rust-target/release/rust_tokio_plain", "--port",
                             "{port}"], "{build}/bench/rust-target/release/rust_tokio_plain")]),
 ]
+
+# A regression check against an older build of the project (another checkout's
+# build folder, e.g. the previous release): BENCH_BASE_BUILD=/old/build adds
+# its native example as `urocket-native-1-base`, measured beside today's.
+if os.environ.get("BENCH_BASE_BUILD"):
+    _base = os.path.abspath(os.environ["BENCH_BASE_BUILD"])
+    SERVERS.append(("urocket-native-1-base", [(
+        [_base + "/examples/http_server", "--port", "{port}", "--reactors", "1"],
+        _base + "/examples/http_server")]))
 
 # .NET rows (issues 10 and 11) live in bench/dotnet_servers.py: their specs,
 # health checks where Kestrel's Date header rules out the exact-bytes check,

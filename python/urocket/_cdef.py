@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = '5829d17e9d62ccb5259682f62dd9eec789ce0cdb331b4df0049b4197b8bbf11f'
+HEADER_SHA256 = '5ca12e6bf00ef76efd8aee466ac2a35218c2c45b29ef8ac44d1e0de85049b9ba'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.

@@ -487,9 +487,9 @@ class Engine(Handle):
     flags (raw URK_ENGINE_* bits), and one boolean per flag: sqpoll,
     reuseport, no_listen, least_conn, no_msg_ring, release_on_poll,
     no_defer_taskrun, half_close (a peer's FIN is an EV_EOF event and the
-    connection stays open for sending until close()), no_registered_ring
-    (reactor rings entered by plain fd) and no_send_pool (send chunks
-    malloc'd per send): the last two switch performance features off.
+    connection stays open for sending until close()), no_send_pool (send
+    chunks malloc'd per send: switches a performance feature off) and
+    no_registered_ring (accepted for 0.2 compatibility, no effect).
     """
 
     __slots__ = ("_reactors", "_started", "_stopped", "_port", "_host", "_flags")

@@ -109,10 +109,6 @@ uint32_t urk__ring_sq_ready(const urk_ring_t *ring);
  * work, CQ overflow). */
 int urk__ring_held_back(const urk_ring_t *ring);
 uint32_t urk__ring_cq_ready(const urk_ring_t *ring);
-/* Gives back the ring fd registered by this thread (a no-op on any other
- * thread, or if none is registered): a thread holds at most 16, and each
- * keeps its ring alive until the thread exits or gives it back. */
-void urk__ring_unregister_fd(urk_ring_t *ring);
 
 /* ---- ops.c ---- */
 
