@@ -39,8 +39,9 @@ teardown included). Writes results/workloads.md (and --json FILE).
 Defaults: 3 rounds of 3 s (about 5 minutes); --quick: 1 round of 1 s and
 2,000 idle connections (under a minute). Run by `make bench` after run.py
 and alone by `make bench-workloads`. Environment: BUILD, BENCH_QUICK=1,
-BENCH_WL_ROUNDS, BENCH_WL_DURATION, BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU
-(1), BENCH_PORT_BASE (19200), PYTHON. Benchmark only: nothing here asserts
+BENCH_WL_ROUNDS, BENCH_WL_DURATION, BENCH_BASE_BUILD (an older build folder:
+its examples join as urocket-native-1-base), BENCH_SERVER_CPU (0),
+BENCH_CLIENT_CPU (1), BENCH_PORT_BASE (19200), PYTHON. Benchmark only: nothing here asserts
 on speed; run it on an otherwise idle machine.
 """
 import argparse
@@ -75,6 +76,13 @@ SERVERS = [
     ("urocket-native-1", ["{build}/examples/http_server", "--port", "{port}", "--reactors", "1"],
      ["{build}/examples/echo_server", "--port", "{port}", "--reactors", "1"]),
 ]
+# BENCH_BASE_BUILD=/old/build (as in run.py): the older build's examples too,
+# as urocket-native-1-base, for a regression check of every workload.
+if os.environ.get("BENCH_BASE_BUILD"):
+    _base = os.path.abspath(os.environ["BENCH_BASE_BUILD"])
+    SERVERS.append(("urocket-native-1-base",
+                    [_base + "/examples/http_server", "--port", "{port}", "--reactors", "1"],
+                    [_base + "/examples/echo_server", "--port", "{port}", "--reactors", "1"]))
 WORKLOAD_NAMES = ["fixed", "pipelined", "echo16k", "echo64k", "trickle"]
 
 
@@ -624,10 +632,9 @@ def main(argv=None):
                 if not srv.alive():
                     status[name][kind] += " — DIED during the runs"
             results.setdefault(key + (name,), []).append(res)
-            br.log("  %-22s %-18s %s" % (" ".join(map(str, key)), name, res.get("failed") or
-                                         "%10.0f /s  %7.2f us CPU each  p99 %.3f ms  err %d" % (
-                                             res["unit_rate"], res["us_per_unit"] or 0,
-                                             res.get("p99_ms") or 0, res["errors"])))
+            br.log("  %-22s %-18s %s" % (" ".join(map(str, key)), name, res.get("failed") or (
+                "%(unit_rate)10.0f /s  %(us_per_unit)7.2f us CPU each  p99 %(p99_ms).3f ms  "
+                "err %(errors)d" % res)))
 
         for rnd in range(cfg["rounds"]):
             k = rnd % max(1, len(names))
@@ -662,12 +669,9 @@ def main(argv=None):
                         finally:
                             srv.stop()
                     results.setdefault(("trickle", name), []).append(res)
-                    br.log("  %-22s %-18s %s" % ("trickle", name, res.get("failed") or
-                                                 "%d idle, %.0f /s, %.2f us CPU each, p99 %.3f ms, "
-                                                 "RSS %d KiB" % (res["opened"], res["unit_rate"],
-                                                                 res["us_per_unit"] or 0,
-                                                                 res.get("p99_ms") or 0,
-                                                                 res["rss_kib"])))
+                    br.log("  %-22s %-18s %s" % ("trickle", name, res.get("failed") or (
+                        "%(opened)d idle, %(unit_rate).0f /s, %(us_per_unit).2f us CPU each, "
+                        "p99 %(p99_ms).3f ms, RSS %(rss_kib)d KiB" % res)))
     finally:
         for srv in live.values():
             srv.stop()
