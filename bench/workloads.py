@@ -565,7 +565,7 @@ def main(argv=None):
         missing = [a for a in cmd[:1] if not os.path.exists(a)]
         if missing:
             return None, "%s missing (make lib examples; make -C bench servers)" % (
-                os.path.relpath(missing[0], ROOT))
+                missing[0].replace(ROOT + "/", ""))
         srv = br.Server("%s-%s" % (name, kind), cmd, env, server_cpu, logdir)
         port = br.free_port(port + 1)
         srv.start(port)
