@@ -26,7 +26,7 @@ LIB_SO := $(BUILD)/liburocket.so.$(VERSION)
 LIB_A := $(BUILD)/liburocket.a
 
 .PHONY: all lib deps check-deps test test-c test-python test-bindings test-csharp test-rust \
-        demo bench bench-ab install clean wheel test-asan test-tsan test-valgrind fuzz soak examples abi-check \
+        demo bench bench-ab bench-workloads install clean wheel test-asan test-tsan test-valgrind fuzz soak examples abi-check \
         nuget dotnet-examples test-dotnet test-aspnet-consumer
 
 all: lib examples
@@ -302,6 +302,11 @@ bench: check-deps lib examples
 	@if command -v $(DOTNET) >/dev/null 2>&1; then $(MAKE) --no-print-directory dotnet-examples || \
 	  echo "bench: make dotnet-examples failed; the C# uRocket rows will be skipped"; fi
 	@$(MAKE) --no-print-directory -C bench BUILD=$(CURDIR)/$(BUILD) PYTHON=$(PYTHON)
+
+# The workloads alone (bench/workloads.py): `make bench-workloads WL_ARGS=--quick`
+bench-workloads: check-deps lib examples
+	@$(MAKE) --no-print-directory -C bench workloads BUILD=$(CURDIR)/$(BUILD) PYTHON=$(PYTHON) \
+	    BENCH_QUICK=$(BENCH_QUICK) WL_ARGS="$(WL_ARGS)"
 
 # Engine features on/off in one run (bench/ab.py): `make bench-ab AB_ARGS=...`
 bench-ab: check-deps lib examples

@@ -10,6 +10,14 @@ and ratios to the epoll baseline measured in the same run. Also measures
 server RSS per idle connection and the load tools' requests per
 client-CPU-second. Writes results/results.md and results/chart.png.
 
+results.md leads with the headline: the saturating closed-loop client (the
+project's load generator, `python3 -m urocket load`) — µs of server CPU per
+request and requests per server CPU-second, ratio to epoll, issue 16's
+targets — with the `wrk -t1` table beside it (one wrk thread saturates
+itself first on a 2-core machine, so its ratios mostly measure wrk). Other
+workloads (fixed offered load, pipelined, echo, 10,000 idle connections
+with a trickle) are bench/workloads.py's: results/workloads.md.
+
     /usr/bin/python3 bench/run.py [--build DIR] [--quick] [--servers a,b]
                                   [--conns 16,64] [--rounds N] [--duration S]
 
@@ -125,6 +133,7 @@ if os.environ.get("BENCH_BASE_BUILD"):
 # cold start, allocation per request and the .NET tables.
 sys.path.insert(0, BENCH)
 import dotnet_servers  # noqa: E402
+import headline  # noqa: E402  (results.md's headline section)
 sys.path.pop(0)
 SERVERS += dotnet_servers.SERVERS
 
@@ -429,10 +438,12 @@ class UrkLoad:
     def available(self):
         return module_command_available("load", self.env)
 
-    def run(self, port, conns, duration):
+    def run(self, port, conns, duration, extra=()):
+        """One run; `extra` are more `urocket load` flags (--rate, --request,
+        --framing fixed --response-len N: bench/workloads.py's workloads)."""
         args = [a.replace("{port}", str(port)).replace("{conns}", str(conns))
                 .replace("{duration}", str(duration)) for a in LOADGEN_ARGS]
-        argv = [PY, "-m", "urocket", "load"] + args
+        argv = [PY, "-m", "urocket", "load"] + args + list(extra)
         if self.cpu is not None:
             argv = ["taskset", "-c", str(self.cpu)] + argv
         rc, text, rusage_cpu = run_client(argv, duration + 60, self.env)
@@ -452,13 +463,15 @@ class UrkLoad:
             return {"failed": "urocket load rc %d: %s" % (rc, text.strip()[-200:])}
         responses = j.get("responses", j.get("requests", 0))
         elapsed = j["elapsed_ns"] / 1e9 if j.get("elapsed_ns") else duration
-        res = {"requests": responses, "elapsed": elapsed,
+        res = {"requests": responses, "elapsed": elapsed, "sent": j.get("requests", responses),
                "rps": j.get("rps") or responses / max(elapsed, 1e-9),
                "errors": sum(v for k, v in j.items() if k.startswith("err_") and isinstance(v, int))}
         if j.get("lat_p50_ns") is not None:
             res["p50_ms"] = j["lat_p50_ns"] / 1e6
         if j.get("lat_p99_ns") is not None:
             res["p99_ms"] = j["lat_p99_ns"] / 1e6
+        if j.get("lat_p999_ns") is not None:
+            res["p999_ms"] = j["lat_p999_ns"] / 1e6
         # The generator's own thread CPU if it reports it; rusage would also
         # count the interpreter's start-up.
         res["client_cpu"] = j["cpu_ns"] / 1e9 if j.get("cpu_ns") else rusage_cpu
@@ -774,6 +787,10 @@ def main(argv=None):
                         res["server_cpu"] = settle_cpu(srv.pid) - cpu0
                         if "failed" not in res and res["server_cpu"] > 0:
                             res["eff"] = res["requests"] / res["server_cpu"]
+                        if "failed" not in res and res["requests"]:
+                            res["us_per_req"] = res["server_cpu"] * 1e6 / res["requests"]
+                        if "failed" not in res and res.get("client_cpu") and res.get("elapsed"):
+                            res["client_busy"] = res["client_cpu"] / res["elapsed"]
                         if "failed" not in res and res.get("client_cpu"):
                             res["client_eff"] = res["requests"] / res["client_cpu"]
                         results.setdefault((tool.name, c, srv.name), []).append(res)
@@ -852,6 +869,8 @@ def report(info, command, quick, conns, rounds, duration, idle_n, server_cpu, cl
     for n in notes:
         L.append("- Note: %s" % n)
     L.append("")
+    names = [s.name for s in live]
+    L += headline.headline(tools, conns, names, results, med, fmt, BASELINE)
     L.append("## Servers")
     L.append("")
     L.append("| server | status | request counting | detail / command |")
@@ -864,28 +883,30 @@ def report(info, command, quick, conns, rounds, duration, idle_n, server_cpu, cl
         L.append("| %s | %s | %s | %s |" % (name, st["state"], st.get("counting", "-"),
                                            detail.replace("|", "\\|").replace("\n", " ")[:300]))
     L.append("")
-    names = [s.name for s in live]
-    for tool in tools:
+    # The saturating client's tables first, then wrk's.
+    for tool in sorted(tools, key=lambda t: t.name != "urocket-load"):
         for c in conns:
             base = results.get((tool.name, c, BASELINE), [])
             base_ok = [r for r in base if "failed" not in r]
             b_eff, b_rps = med(base_ok, "eff"), med(base_ok, "rps")
             L.append("## %s, %d connections" % (tool.label, c))
             L.append("")
-            L.append("| server | req/s | server CPU s | req per server-CPU-s | efficiency vs %s | "
-                     "req/s vs %s | p50 ms | p99 ms | errors | runs |" % (BASELINE, BASELINE))
-            L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            L.append("| server | req/s | server CPU s | µs server CPU/req | req per server-CPU-s | "
+                     "efficiency vs %s | req/s vs %s | p50 ms | p99 ms | errors | runs |" % (
+                         BASELINE, BASELINE))
+            L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for name in names:
                 rows = results.get((tool.name, c, name), [])
                 ok = [r for r in rows if "failed" not in r]
                 if not ok:
                     why = rows[0]["failed"] if rows else "not run"
-                    L.append("| %s | failed: %s | | | | | | | | %d |" % (
+                    L.append("| %s | failed: %s | | | | | | | | | %d |" % (
                         name, why.replace("|", "/")[:120], len(rows)))
                     continue
                 eff, rps = med(ok, "eff"), med(ok, "rps")
-                L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |" % (
-                    name, fmt(rps), fmt(med(ok, "server_cpu"), "{:.2f}"), fmt(eff),
+                L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |" % (
+                    name, fmt(rps), fmt(med(ok, "server_cpu"), "{:.2f}"),
+                    fmt(med(ok, "us_per_req"), "{:.2f}"), fmt(eff),
                     fmt(eff / b_eff if eff and b_eff else None, "{:.2f}x"),
                     fmt(rps / b_rps if rps and b_rps else None, "{:.2f}x"),
                     fmt(med(ok, "p50_ms"), "{:.2f}"), fmt(med(ok, "p99_ms"), "{:.2f}"),
