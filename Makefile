@@ -100,6 +100,12 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	else echo "make deps: all Debian packages present"; fi
+	@# Not from Debian 12's apt (its rustc is 1.63, it has no .NET): named here
+	@# so a fresh machine learns at once what `make test` will also need.
+	@v=$$(cargo --version 2>/dev/null | sed -n 's/^cargo 1\.\([0-9]*\).*/\1/p'); \
+	  [ -n "$$v" ] && [ "$$v" -ge 78 ] || echo "make deps: note: the Rust tests need cargo >= 1.78 (rustup.rs); found: $$(cargo --version 2>/dev/null || echo none)"; \
+	  d=$$(dotnet --version 2>/dev/null | cut -d. -f1); \
+	  [ -n "$$d" ] && [ "$$d" -ge 10 ] || echo "make deps: note: the C# tests need the .NET 10 SDK (dotnet on PATH); found: $$(dotnet --version 2>/dev/null || echo none)"
 
 # Used by test/demo/bench: `make deps` checks every package (0.1 s when all
 # are present) and installs only what is missing.

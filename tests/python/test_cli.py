@@ -203,9 +203,11 @@ def test_load_refused_without_preflight_is_counted():
 
 
 def test_help_exits_zero():
-    for sub in ("serve", "load"):
+    for sub in ("serve", "load", "merge"):
         r = subprocess.run(cli(sub, "--help"), env=env(), capture_output=True, timeout=LIVENESS)
         assert r.returncode == 0 and b"usage" in r.stdout
+        # The help is printed as written: no format escapes leak into it.
+        assert b"%%" not in r.stdout, r.stdout.decode()
 
 
 @pytest.mark.parametrize("args", [

@@ -114,6 +114,10 @@ uint32_t urk__ring_cq_ready(const urk_ring_t *ring);
 
 /* read(2) on fd (an eventfd the engine waits on through the ring). */
 int urk__prep_read(urk_ring_t *ring, int fd, void *buf, uint32_t len, uint64_t user_data);
+/* One-shot poll(2) for poll_mask (POLLIN ...) on fd. */
+int urk__prep_poll(urk_ring_t *ring, int fd, uint32_t poll_mask, uint64_t user_data);
+/* Cancels every request in flight on the ring (IORING_ASYNC_CANCEL_ANY). */
+int urk__prep_cancel_any(urk_ring_t *ring, uint64_t user_data);
 
 /* ---- bufring.c ---- */
 
