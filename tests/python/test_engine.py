@@ -158,6 +158,34 @@ def test_echo_with_performance_features_on_and_off(switches):
         assert got == payloads
 
 
+@pytest.mark.parametrize("reuseport", [False, True])
+def test_direct_fd_echo_without_a_process_fd_per_connection(reuseport):
+    """direct_fd: connections live in the reactors' io_uring file tables;
+    while 30 are open the process holds the clients' 30 descriptors only."""
+    if not {"direct_fd", "msg_ring_fd"} <= urocket.capabilities():
+        pytest.skip("kernel lacks direct descriptors")
+    payloads = [bytes([i]) * (1 + i * 997) for i in range(30)]
+    with urocket.Engine(reactors=2, direct_fd=True, reuseport=reuseport) as eng:
+        stop = threading.Event()
+        t = Thread(echo_loop, eng.reactors, stop)
+        t.start()
+        try:
+            base = len(os.listdir("/proc/self/fd"))
+            socks = [socket.create_connection(("127.0.0.1", eng.port)) for _ in payloads]
+            deadline = time.monotonic() + LIVENESS
+            while sum(r.stats().accepted for r in eng.reactors) < len(socks):
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            assert len(os.listdir("/proc/self/fd")) == base + len(socks)
+            for s in socks:
+                s.close()
+            got = echo_clients(("127.0.0.1", eng.port), payloads)
+        finally:
+            stop.set()
+            t.join()
+        assert got == payloads
+
+
 def test_echo_over_ipv6():
     with urocket.Engine("::1", reactors=1) as eng:
         stop = threading.Event()

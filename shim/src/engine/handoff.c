@@ -133,6 +133,66 @@ void urk__hand_off(urk_engine_t *e, int fd, uint8_t *woken)
     URK_STAT_ADD_SHARED(e->st.rejected, 1);
 }
 
+/* Direct: the connection is a slot of the acceptor's table. msg_ring puts
+ * the file into a free slot of the reactor's table (the reactor's CQE,
+ * UD_FD_IN, carries that slot and wakes it); the close linked behind it
+ * frees ours once the pass is done. Both skip their CQE on success. Only
+ * an enabled ring takes a file (-EBADFD before): while none runs, the slot
+ * is held until a reactor's start wakes us (urk__hand_off_pending). */
+static int pass_direct(urk_engine_t *e, uint32_t idx)
+{
+    uint32_t first = pick_reactor(e);
+    for (uint32_t k = 0; k < e->nreactors; k++) {
+        urk_reactor_t *r = e->reactors[(first + k) % e->nreactors];
+        if (!atomic_load(&r->enabled) || atomic_load(&r->stopping))
+            continue;
+        if (urk__prep_msg_ring_fd(e->acceptor_ring, urk_ring_fd(r->ring), idx,
+                                  URK_UD(UD_FD_IN, 0, 0), URK_UD(UD_MSG_FD, idx, r->index),
+                                  URK_OP_LINK | URK_OP_SKIP_SUCCESS) != 0)
+            return -EBUSY;
+        if (urk__prep_close_direct(e->acceptor_ring, idx, URK_UD(UD_CLOSE_SRC, idx, 0),
+                                   URK_OP_SKIP_SUCCESS) != 0) {
+            /* No SQE even after a flush, which submitted the pass (it took
+             * its own reference to the file at issue): free ours now. */
+            urk__ring_file_clear(e->acceptor_ring, idx);
+        }
+        URK_STAT_ADD_SHARED(e->st.accepted, 1);
+        return 0;
+    }
+    return -EAGAIN;
+}
+
+void urk__hand_off_direct(urk_engine_t *e, uint32_t idx)
+{
+    if (e->acc_npending == 0 && pass_direct(e, idx) == 0)
+        return;
+    if (e->acc_npending < e->acc_files) {
+        e->acc_pending[e->acc_npending++] = idx;
+        return;
+    }
+    if (urk__prep_close_direct(e->acceptor_ring, idx, URK_UD(UD_CLOSE_SRC, idx, 0),
+                               URK_OP_SKIP_SUCCESS) != 0)
+        urk__ring_file_clear(e->acceptor_ring, idx);
+    URK_STAT_ADD_SHARED(e->st.rejected, 1);
+}
+
+void urk__hand_off_pending(urk_engine_t *e, int stopping)
+{
+    uint32_t done = 0;
+    while (done < e->acc_npending) {
+        uint32_t idx = e->acc_pending[done];
+        if (stopping) {
+            urk__ring_file_clear(e->acceptor_ring, idx);
+        } else if (pass_direct(e, idx) != 0) {
+            break;
+        }
+        done++;
+    }
+    memmove(e->acc_pending, e->acc_pending + done,
+            (e->acc_npending - done) * sizeof *e->acc_pending);
+    e->acc_npending -= done;
+}
+
 void urk__wake_fallback(urk_reactor_t *r)
 {
     URK_STAT_ADD(r->st.handoff_fallbacks, 1);
