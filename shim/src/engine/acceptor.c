@@ -222,7 +222,7 @@ void *urk__acceptor_main(void *arg)
             }
         }
         if (e->direct && e->acc_npending && !stopping)
-            urk__hand_off_pending(e, 0); /* a pass that found no SQE */
+            urk__hand_off_pending(e, 0); /* a reactor started, or no SQE was free */
         for (uint32_t r = 0; r < e->nreactors; r++)
             if (woken[r])
                 urk__wake_reactor(e, e->reactors[r]);

@@ -243,7 +243,8 @@ struct urk_engine {
     int direct;
     uint32_t peer_len;   /* SO_PEERNAME length for the listener's family */
     uint32_t acc_files;  /* acceptor's file table (direct, acceptor mode) */
-    uint32_t *acc_pending; /* acceptor: slots waiting for an enabled reactor */
+    uint64_t *acc_pending; /* acceptor: reactor << 32 | slot, waiting for the
+                            * reactor's ring to run */
     uint32_t acc_npending;
 };
 

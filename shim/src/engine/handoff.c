@@ -133,41 +133,40 @@ void urk__hand_off(urk_engine_t *e, int fd, uint8_t *woken)
     URK_STAT_ADD_SHARED(e->st.rejected, 1);
 }
 
-/* Direct: the connection is a slot of the acceptor's table. msg_ring puts
- * the file into a free slot of the reactor's table (the reactor's CQE,
- * UD_FD_IN, carries that slot and wakes it); the close linked behind it
- * frees ours once the pass is done. Both skip their CQE on success. Only
- * an enabled ring takes a file (-EBADFD before): while none runs, the slot
- * is held until a reactor's start wakes us (urk__hand_off_pending). */
-static int pass_direct(urk_engine_t *e, uint32_t idx)
+/* Direct: the connection is a slot of the acceptor's table. It goes to the
+ * reactor pick_reactor names, as a process fd would: msg_ring puts the file
+ * into a free slot of that reactor's table (the reactor's CQE, UD_FD_IN,
+ * carries the slot and wakes it), and the close linked behind it frees
+ * ours once the pass is done; both skip their CQE on success. Only an
+ * enabled ring takes a file (-EBADFD before), so for a reactor that does
+ * not run yet the slot is held, in order, and the reactor is kicked (a host
+ * loop waiting on urk_reactor_fd polls, which enables its ring and wakes us
+ * to pass what is held: urk__hand_off_pending). */
+static int pass_direct(urk_engine_t *e, uint32_t idx, urk_reactor_t *r)
 {
-    uint32_t first = pick_reactor(e);
-    for (uint32_t k = 0; k < e->nreactors; k++) {
-        urk_reactor_t *r = e->reactors[(first + k) % e->nreactors];
-        if (!atomic_load(&r->enabled) || atomic_load(&r->stopping))
-            continue;
-        if (urk__prep_msg_ring_fd(e->acceptor_ring, urk_ring_fd(r->ring), idx,
-                                  URK_UD(UD_FD_IN, 0, 0), URK_UD(UD_MSG_FD, idx, r->index),
-                                  URK_OP_LINK | URK_OP_SKIP_SUCCESS) != 0)
-            return -EBUSY;
-        if (urk__prep_close_direct(e->acceptor_ring, idx, URK_UD(UD_CLOSE_SRC, idx, 0),
-                                   URK_OP_SKIP_SUCCESS) != 0) {
-            /* No SQE even after a flush, which submitted the pass (it took
-             * its own reference to the file at issue): free ours now. */
-            urk__ring_file_clear(e->acceptor_ring, idx);
-        }
-        URK_STAT_ADD_SHARED(e->st.accepted, 1);
-        return 0;
+    if (!atomic_load(&r->enabled) || atomic_load(&r->stopping))
+        return -EAGAIN;
+    if (urk__prep_msg_ring_fd(e->acceptor_ring, urk_ring_fd(r->ring), idx, URK_UD(UD_FD_IN, 0, 0),
+                              URK_UD(UD_MSG_FD, idx, r->index),
+                              URK_OP_LINK | URK_OP_SKIP_SUCCESS) != 0)
+        return -EBUSY;
+    if (urk__prep_close_direct(e->acceptor_ring, idx, URK_UD(UD_CLOSE_SRC, idx, 0),
+                               URK_OP_SKIP_SUCCESS) != 0) {
+        /* No SQE even after a flush, which submitted the pass (it took its
+         * own reference to the file at issue): free ours now. */
+        urk__ring_file_clear(e->acceptor_ring, idx);
     }
-    return -EAGAIN;
+    return 0;
 }
 
 void urk__hand_off_direct(urk_engine_t *e, uint32_t idx)
 {
-    if (e->acc_npending == 0 && pass_direct(e, idx) == 0)
-        return;
+    uint32_t i = pick_reactor(e);
     if (e->acc_npending < e->acc_files) {
-        e->acc_pending[e->acc_npending++] = idx;
+        /* Behind anything held (order per reactor), then pass what can go. */
+        e->acc_pending[e->acc_npending++] = ((uint64_t)i << 32) | idx;
+        URK_STAT_ADD_SHARED(e->st.accepted, 1);
+        urk__hand_off_pending(e, 0);
         return;
     }
     if (urk__prep_close_direct(e->acceptor_ring, idx, URK_UD(UD_CLOSE_SRC, idx, 0),
@@ -178,19 +177,24 @@ void urk__hand_off_direct(urk_engine_t *e, uint32_t idx)
 
 void urk__hand_off_pending(urk_engine_t *e, int stopping)
 {
-    uint32_t done = 0;
-    while (done < e->acc_npending) {
-        uint32_t idx = e->acc_pending[done];
+    uint64_t held = 0; /* reactors with an entry left: later ones wait too */
+    uint32_t kept = 0;
+    for (uint32_t k = 0; k < e->acc_npending; k++) {
+        uint64_t v = e->acc_pending[k];
+        uint32_t idx = (uint32_t)v, i = (uint32_t)(v >> 32);
+        urk_reactor_t *r = e->reactors[i];
         if (stopping) {
             urk__ring_file_clear(e->acceptor_ring, idx);
-        } else if (pass_direct(e, idx) != 0) {
-            break;
+            continue;
         }
-        done++;
+        if (!(held & (1ull << i)) && pass_direct(e, idx, r) == 0)
+            continue;
+        if (!(held & (1ull << i)) && !atomic_load(&r->enabled))
+            urk__reactor_kick(r); /* its host loop must poll to start it */
+        held |= 1ull << i;
+        e->acc_pending[kept++] = v;
     }
-    memmove(e->acc_pending, e->acc_pending + done,
-            (e->acc_npending - done) * sizeof *e->acc_pending);
-    e->acc_npending -= done;
+    e->acc_npending = kept;
 }
 
 void urk__wake_fallback(urk_reactor_t *r)
