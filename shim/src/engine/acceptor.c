@@ -196,6 +196,7 @@ void *urk__acceptor_main(void *arg)
                  * The close linked behind it is cancelled: UD_CLOSE_SRC. */
                 URK_STAT_ADD_SHARED(e->st.accepted, (uint64_t)-1);
                 URK_STAT_ADD_SHARED(e->st.rejected, 1);
+                atomic_fetch_sub(&e->reactors[URK_UD_GEN(cq[i].user_data)]->fd_inflight, 1);
             } else if (kind == UD_CLOSE_SRC) {
                 if (cq[i].res == -ECANCELED) {
                     uint32_t idx = URK_UD_SLOT(cq[i].user_data);

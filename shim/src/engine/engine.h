@@ -160,6 +160,9 @@ struct urk_reactor {
     int listen_fd; /* REUSEPORT mode: this reactor's own listener, else -1 */
     int accept_armed, accept_backoff_ms;
     uint32_t files;  /* slots of the ring's sparse file table; 0: none */
+    /* direct connections the acceptor picked this reactor for and that it
+     * has not opened yet (held, or a msg_ring on its way): LEAST_CONN */
+    _Atomic uint32_t fd_inflight;
 
     urk_conn_slot_t *slots;
     uint32_t nslots_max, nslots_used; /* high-water mark of touched slots */

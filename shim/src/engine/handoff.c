@@ -102,7 +102,8 @@ static uint32_t pick_reactor(urk_engine_t *e)
         uint64_t best_n = UINT64_MAX;
         for (uint32_t i = 0; i < e->nreactors; i++) {
             uint64_t n = URK_STAT_GET(e->reactors[i]->st.live_conns) +
-                         urk__handoff_queued(e->reactors[i]);
+                         urk__handoff_queued(e->reactors[i]) +
+                         atomic_load_explicit(&e->reactors[i]->fd_inflight, memory_order_relaxed);
             if (n < best_n)
                 best = i, best_n = n;
         }
@@ -165,6 +166,7 @@ void urk__hand_off_direct(urk_engine_t *e, uint32_t idx)
     if (e->acc_npending < e->acc_files) {
         /* Behind anything held (order per reactor), then pass what can go. */
         e->acc_pending[e->acc_npending++] = ((uint64_t)i << 32) | idx;
+        atomic_fetch_add(&e->reactors[i]->fd_inflight, 1);
         URK_STAT_ADD_SHARED(e->st.accepted, 1);
         urk__hand_off_pending(e, 0);
         return;
@@ -185,6 +187,7 @@ void urk__hand_off_pending(urk_engine_t *e, int stopping)
         urk_reactor_t *r = e->reactors[i];
         if (stopping) {
             urk__ring_file_clear(e->acceptor_ring, idx);
+            atomic_fetch_sub(&r->fd_inflight, 1);
             continue;
         }
         if (!(held & (1ull << i)) && pass_direct(e, idx, r) == 0)

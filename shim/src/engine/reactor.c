@@ -167,6 +167,7 @@ void urk__reactor_op_done(urk_reactor_t *r, const urk_cqe_t *cq)
          * table it went to. While stopping it is closed, as queued ones
          * are (urk__handoff_close_all). */
         URK_STAT_ADD(r->st.wakeups, 1);
+        atomic_fetch_sub(&r->fd_inflight, 1);
         if (cq->res < 0)
             break;
         if (atomic_load(&r->stopping))
