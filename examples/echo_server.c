@@ -1,7 +1,9 @@
 /* echo_server - echoes every byte back, on the native engine.
  *
- *   echo_server [--host 127.0.0.1] [--port 7000] [--reactors 1]
+ *   echo_server [--host 127.0.0.1] [--port 7000] [--reactors 1] [--direct-fd]
  *
+ * --direct-fd: accepted connections as io_uring direct descriptors
+ * (URK_ENGINE_DIRECT_FD, opt-in; process fds where the kernel lacks them).
  * Prints "listening on HOST:PORT" and runs until SIGINT or SIGTERM. A client
  * that sends faster than it reads hits the per-connection send limit: the
  * server then stops echoing to it until it drains (URK_EV_WRITABLE), keeping
@@ -58,8 +60,11 @@ int main(int argc, char **argv)
             o.port = (uint16_t)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reactors") && i + 1 < argc)
             o.reactors = (uint32_t)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--direct-fd"))
+            o.flags |= URK_ENGINE_DIRECT_FD;
         else {
-            fprintf(stderr, "usage: %s [--host H] [--port P] [--reactors N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--host H] [--port P] [--reactors N] [--direct-fd]\n",
+                    argv[0]);
             return 2;
         }
     }

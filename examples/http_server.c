@@ -3,9 +3,10 @@
  * ends with a blank line; no other parsing), keep-alive.
  *
  *   http_server [--host 127.0.0.1] [--port 8080] [--reactors 1] [--sqpoll] [--pin]
- *               [--no-send-pool]
+ *               [--no-send-pool] [--direct-fd]
  *
- * The --no-* switches turn engine features off, for A/B runs (bench/ab.py).
+ * The --no-* switches turn engine features off, --direct-fd turns the opt-in
+ * direct descriptors (URK_ENGINE_DIRECT_FD) on, for A/B runs (bench/ab.py).
  * Prints "listening on HOST:PORT" and runs until SIGINT or SIGTERM. */
 #include <urocket.h>
 
@@ -63,7 +64,7 @@ static void usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s [--host H] [--port P] [--reactors N] [--sqpoll] [--pin]\n"
-            "          [--no-send-pool]\n",
+            "          [--no-send-pool] [--direct-fd]\n",
             prog);
     exit(2);
 }
@@ -88,6 +89,8 @@ int main(int argc, char **argv)
             pin = 1;
         else if (!strcmp(argv[i], "--no-send-pool"))
             o.flags |= URK_ENGINE_NO_SEND_POOL;
+        else if (!strcmp(argv[i], "--direct-fd"))
+            o.flags |= URK_ENGINE_DIRECT_FD;
         else
             usage(argv[0]);
     }

@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = '5ca12e6bf00ef76efd8aee466ac2a35218c2c45b29ef8ac44d1e0de85049b9ba'
+HEADER_SHA256 = '8e2dd864b63410874f03e08292c80d1c0f24bd6d9c2955c2efde923cfca22f6f'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
@@ -37,7 +37,8 @@ CONSTANTS = {
     'URK_CAP_EXT_ARG': 8192,
     'URK_CAP_CQE_SKIP': 16384,
     'URK_CAP_NODROP': 32768,
-    'URK_CAP_LAST': 32768,
+    'URK_CAP_DIRECT_FD': 65536,
+    'URK_CAP_LAST': 65536,
     'URK_RING_SQPOLL': 1,
     'URK_RING_NO_DEFER_TASKRUN': 2,
     'URK_RING_NO_REGISTER_FD': 4,
@@ -71,6 +72,7 @@ CONSTANTS = {
     'URK_ENGINE_HALF_CLOSE': 128,
     'URK_ENGINE_NO_REGISTERED_RING': 256,
     'URK_ENGINE_NO_SEND_POOL': 512,
+    'URK_ENGINE_DIRECT_FD': 2048,
     'URK_EV_OPEN': 1,
     'URK_EV_DATA': 2,
     'URK_EV_WRITABLE': 3,
@@ -143,7 +145,8 @@ CDEF = r'''
 #define URK_CAP_EXT_ARG 8192
 #define URK_CAP_CQE_SKIP 16384
 #define URK_CAP_NODROP 32768
-#define URK_CAP_LAST 32768
+#define URK_CAP_DIRECT_FD 65536
+#define URK_CAP_LAST 65536
 #define URK_RING_SQPOLL 1
 #define URK_RING_NO_DEFER_TASKRUN 2
 #define URK_RING_NO_REGISTER_FD 4
@@ -177,6 +180,7 @@ CDEF = r'''
 #define URK_ENGINE_HALF_CLOSE 128
 #define URK_ENGINE_NO_REGISTERED_RING 256
 #define URK_ENGINE_NO_SEND_POOL 512
+#define URK_ENGINE_DIRECT_FD 2048
 #define URK_EV_OPEN 1
 #define URK_EV_DATA 2
 #define URK_EV_WRITABLE 3

@@ -69,6 +69,7 @@ _ENGINE_FLAGS = {
     "half_close": _K["URK_ENGINE_HALF_CLOSE"],
     "no_registered_ring": _K["URK_ENGINE_NO_REGISTERED_RING"],
     "no_send_pool": _K["URK_ENGINE_NO_SEND_POOL"],
+    "direct_fd": _K["URK_ENGINE_DIRECT_FD"],
 }
 
 ReactorStats = record_type("urk_reactor_stats_t", "ReactorStats",
@@ -488,7 +489,9 @@ class Engine(Handle):
     reuseport, no_listen, least_conn, no_msg_ring, release_on_poll,
     no_defer_taskrun, half_close (a peer's FIN is an EV_EOF event and the
     connection stays open for sending until close()), no_send_pool (send
-    chunks malloc'd per send: switches a performance feature off) and
+    chunks malloc'd per send: switches a performance feature off),
+    direct_fd (opt-in: accepted TCP connections live only in the reactors'
+    io_uring file tables, no process fd, where the kernel allows) and
     no_registered_ring (accepted for 0.2 compatibility, no effect).
     """
 
@@ -506,12 +509,13 @@ class Engine(Handle):
                  reuseport: bool = False, no_listen: bool = False, least_conn: bool = False,
                  no_msg_ring: bool = False, release_on_poll: bool = False,
                  no_defer_taskrun: bool = False, half_close: bool = False,
-                 no_registered_ring: bool = False, no_send_pool: bool = False) -> None:
+                 no_registered_ring: bool = False, no_send_pool: bool = False,
+                 direct_fd: bool = False) -> None:
         switches = {"sqpoll": sqpoll, "reuseport": reuseport, "no_listen": no_listen,
                     "least_conn": least_conn, "no_msg_ring": no_msg_ring,
                     "release_on_poll": release_on_poll, "no_defer_taskrun": no_defer_taskrun,
                     "half_close": half_close, "no_registered_ring": no_registered_ring,
-                    "no_send_pool": no_send_pool}
+                    "no_send_pool": no_send_pool, "direct_fd": direct_fd}
         flags = flags or 0
         for name, on in switches.items():
             if on:

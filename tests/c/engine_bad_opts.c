@@ -110,8 +110,11 @@ int main(void)
     BAD((o.buf_count = 8, o.buf_low_water = 8), 0);
     BAD(o.flags = URK_ENGINE_NO_LISTEN | URK_ENGINE_LEAST_CONN | URK_ENGINE_NO_MSG_RING |
                   URK_ENGINE_RELEASE_ON_POLL | URK_ENGINE_NO_DEFER_TASKRUN |
-                  URK_ENGINE_HALF_CLOSE | URK_ENGINE_NO_REGISTERED_RING | URK_ENGINE_NO_SEND_POOL,
+                  URK_ENGINE_HALF_CLOSE | URK_ENGINE_NO_REGISTERED_RING | URK_ENGINE_NO_SEND_POOL |
+                  URK_ENGINE_DIRECT_FD,
         0);
+    /* DIRECT_FD with a reactor table and a port taken: nothing leaks */
+    BAD((o.reactors = 2, o.flags = URK_ENGINE_DIRECT_FD | URK_ENGINE_REUSEPORT), 0);
 
     /* a taken port: refused after rings were made, nothing leaks */
     uint16_t port;

@@ -11,6 +11,8 @@ void urk__arm_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
     int rc = urk_prep_recv_multishot(r->ring, c->fd, (uint16_t)urk_bufring_group(r->bufs),
                                      URK_UD(UD_RECV, s, c->gen), 0);
     if (rc == 0) {
+        if (c->fixed)
+            urk__sqe_set_fixed(r->ring);
         c->recv_armed = 1;
         c->ops++;
     } else if (!c->listed) {
