@@ -40,6 +40,10 @@ const void *urk__thread_self(void);
 uint64_t urk__now_ns(void);        /* CLOCK_MONOTONIC */
 uint64_t urk__thread_cpu_ns(void); /* CLOCK_THREAD_CPUTIME_ID */
 
+/* TCP_NODELAY on a TCP socket (small requests and responses must not wait
+ * for Nagle); nothing for another family (AF_UNIX). */
+void urk__set_nodelay(int fd, int family);
+
 /* Relaxed counters that other threads may read. URK_STAT_ADD is for a
  * counter only one thread writes; URK_STAT_ADD_SHARED for one several
  * threads write (a locked add). */

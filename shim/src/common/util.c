@@ -1,7 +1,9 @@
-/* util.c - options copying, clocks and thread identity, shared by every
- * layer. */
+/* util.c - options copying, clocks, thread identity and socket options,
+ * shared by every layer. */
 #include "common.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <time.h>
 
 static _Thread_local char thread_marker;
@@ -47,4 +49,12 @@ int urk__copy_opts(void *dst, size_t dst_size, const void *src)
     memcpy(dst, src, src_size);
     memcpy(dst, &(uint32_t){(uint32_t)dst_size}, sizeof(uint32_t));
     return 0;
+}
+
+void urk__set_nodelay(int fd, int family)
+{
+    if (family != AF_INET && family != AF_INET6)
+        return; /* a Unix-domain socket has no Nagle to turn off */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }

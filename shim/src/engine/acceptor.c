@@ -78,14 +78,6 @@ void urk__listen_close(urk_engine_t *e)
     e->unix_path[0] = '\0';
 }
 
-void urk__set_nodelay(int fd, int family)
-{
-    if (family != AF_INET && family != AF_INET6)
-        return; /* a Unix-domain socket has no Nagle to turn off */
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
 int urk__accept_backoff(int res, int *backoff_ms)
 {
     if (res != -EMFILE && res != -ENFILE && res != -ENOMEM && res != -ENOBUFS) {

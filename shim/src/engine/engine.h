@@ -264,8 +264,6 @@ static inline urk_conn_t urk__conn_id(const urk_reactor_t *r, uint32_t slot,
 int urk__listen_socket(const urk_addr_t *addr, int backlog, int reuseport);
 /* The bound TCP port; 0 for a Unix-domain socket. */
 int urk__bound_port(int fd);
-/* TCP_NODELAY on a TCP socket; nothing for another family (AF_UNIX). */
-void urk__set_nodelay(int fd, int family);
 /* Closes the engine's listener (if open) and unlinks the Unix path socket
  * it bound, if the file is still that socket. */
 void urk__listen_close(urk_engine_t *e);

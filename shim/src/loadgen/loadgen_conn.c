@@ -293,8 +293,7 @@ void urk__lg_conn_connect(lg_thread_t *t, lg_conn_t *c)
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int rc = fd < 0 ? -errno : 0;
     if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        urk__set_nodelay(fd, sa->sa_family);
         rc = urk_prep_connect(t->ring, fd, &t->lg->addr, LG_UD(K_CONNECT, c->index), 0);
     }
     if (rc) {
