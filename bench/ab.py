@@ -43,6 +43,7 @@ CONFIGS = [
     ("all-on", []),
     ("no-registered-ring", ["--no-registered-ring"]),
     ("no-send-pool", ["--no-send-pool"]),
+    ("no-recv-bundle", ["--no-recv-bundle"]),
 ]
 
 

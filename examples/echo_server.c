@@ -1,7 +1,8 @@
 /* echo_server - echoes every byte back, on the native engine.
  *
- *   echo_server [--host 127.0.0.1] [--port 7000] [--reactors 1]
+ *   echo_server [--host 127.0.0.1] [--port 7000] [--reactors 1] [--no-recv-bundle]
  *
+ * --no-recv-bundle turns receive bundles off, for A/B runs (bench/ab.py).
  * Prints "listening on HOST:PORT" and runs until SIGINT or SIGTERM. A client
  * that sends faster than it reads hits the per-connection send limit: the
  * server then stops echoing to it until it drains (URK_EV_WRITABLE), keeping
@@ -58,8 +59,11 @@ int main(int argc, char **argv)
             o.port = (uint16_t)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reactors") && i + 1 < argc)
             o.reactors = (uint32_t)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-recv-bundle"))
+            o.flags |= URK_ENGINE_NO_RECV_BUNDLE;
         else {
-            fprintf(stderr, "usage: %s [--host H] [--port P] [--reactors N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--host H] [--port P] [--reactors N] [--no-recv-bundle]\n",
+                    argv[0]);
             return 2;
         }
     }

@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = '5829d17e9d62ccb5259682f62dd9eec789ce0cdb331b4df0049b4197b8bbf11f'
+HEADER_SHA256 = '9cc42a5e3271f56bea1e19ed5ebfcbc94933b26bf6f7fc34991a56876e3528b0'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
@@ -71,6 +71,7 @@ CONSTANTS = {
     'URK_ENGINE_HALF_CLOSE': 128,
     'URK_ENGINE_NO_REGISTERED_RING': 256,
     'URK_ENGINE_NO_SEND_POOL': 512,
+    'URK_ENGINE_NO_RECV_BUNDLE': 1024,
     'URK_EV_OPEN': 1,
     'URK_EV_DATA': 2,
     'URK_EV_WRITABLE': 3,
@@ -177,6 +178,7 @@ CDEF = r'''
 #define URK_ENGINE_HALF_CLOSE 128
 #define URK_ENGINE_NO_REGISTERED_RING 256
 #define URK_ENGINE_NO_SEND_POOL 512
+#define URK_ENGINE_NO_RECV_BUNDLE 1024
 #define URK_EV_OPEN 1
 #define URK_EV_DATA 2
 #define URK_EV_WRITABLE 3

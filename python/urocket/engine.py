@@ -69,6 +69,7 @@ _ENGINE_FLAGS = {
     "half_close": _K["URK_ENGINE_HALF_CLOSE"],
     "no_registered_ring": _K["URK_ENGINE_NO_REGISTERED_RING"],
     "no_send_pool": _K["URK_ENGINE_NO_SEND_POOL"],
+    "no_recv_bundle": _K["URK_ENGINE_NO_RECV_BUNDLE"],
 }
 
 ReactorStats = record_type("urk_reactor_stats_t", "ReactorStats",
@@ -488,8 +489,10 @@ class Engine(Handle):
     reuseport, no_listen, least_conn, no_msg_ring, release_on_poll,
     no_defer_taskrun, half_close (a peer's FIN is an EV_EOF event and the
     connection stays open for sending until close()), no_registered_ring
-    (reactor rings entered by plain fd) and no_send_pool (send chunks
-    malloc'd per send): the last two switch performance features off.
+    (reactor rings entered by plain fd), no_send_pool (send chunks
+    malloc'd per send) and no_recv_bundle (one buffer per kernel receive
+    completion; EV_DATA events look the same either way): the last three
+    switch performance features off.
     """
 
     __slots__ = ("_reactors", "_started", "_stopped", "_port", "_host", "_flags")
@@ -506,12 +509,13 @@ class Engine(Handle):
                  reuseport: bool = False, no_listen: bool = False, least_conn: bool = False,
                  no_msg_ring: bool = False, release_on_poll: bool = False,
                  no_defer_taskrun: bool = False, half_close: bool = False,
-                 no_registered_ring: bool = False, no_send_pool: bool = False) -> None:
+                 no_registered_ring: bool = False, no_send_pool: bool = False,
+                 no_recv_bundle: bool = False) -> None:
         switches = {"sqpoll": sqpoll, "reuseport": reuseport, "no_listen": no_listen,
                     "least_conn": least_conn, "no_msg_ring": no_msg_ring,
                     "release_on_poll": release_on_poll, "no_defer_taskrun": no_defer_taskrun,
                     "half_close": half_close, "no_registered_ring": no_registered_ring,
-                    "no_send_pool": no_send_pool}
+                    "no_send_pool": no_send_pool, "no_recv_bundle": no_recv_bundle}
         flags = flags or 0
         for name, on in switches.items():
             if on:

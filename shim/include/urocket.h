@@ -382,6 +382,12 @@ typedef uint64_t urk_conn_t;
 #define URK_ENGINE_NO_SEND_POOL (1u << 9) /* malloc/free every send chunk
                                           instead of reusing them from a
                                           per-reactor pool (0.2) */
+#define URK_ENGINE_NO_RECV_BUNDLE (1u << 10) /* one buffer per receive
+                                          completion. Default: where the
+                                          kernel has bundles (6.10+,
+                                          URK_CAP_RECV_BUNDLE) one completion
+                                          fills several buffers, still one
+                                          URK_EV_DATA per buffer (0.2) */
 
 typedef struct urk_engine_opts {
     uint32_t struct_size;

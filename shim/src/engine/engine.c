@@ -33,7 +33,7 @@ int urk_engine_opts_init(urk_engine_opts_t *o)
     (URK_ENGINE_SQPOLL | URK_ENGINE_REUSEPORT | URK_ENGINE_NO_LISTEN |            \
      URK_ENGINE_LEAST_CONN | URK_ENGINE_NO_MSG_RING | URK_ENGINE_RELEASE_ON_POLL | \
      URK_ENGINE_NO_DEFER_TASKRUN | URK_ENGINE_HALF_CLOSE | URK_ENGINE_NO_REGISTERED_RING |   \
-     URK_ENGINE_NO_SEND_POOL)
+     URK_ENGINE_NO_SEND_POOL | URK_ENGINE_NO_RECV_BUNDLE)
 
 static int pow2(uint32_t v) { return v && !(v & (v - 1)); }
 

@@ -159,7 +159,7 @@ static void process_cqe(urk_reactor_t *r, const urk_cqe_t *cq)
          * it must not reach the slot's new owner. Its buffer goes back. */
         URK_STAT_ADD(r->st.stale_cqes, 1);
         if (cq->flags & URK_CQE_F_BUFFER)
-            urk__release_handle(r, (uint32_t)cq->buf_id + 1);
+            urk__release_recv_bufs(r, cq);
         return;
     }
     switch (kind) {
