@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = '9cc42a5e3271f56bea1e19ed5ebfcbc94933b26bf6f7fc34991a56876e3528b0'
+HEADER_SHA256 = '298f3d0bad4b3d49399d9f88b5607acfa0a83a58c2c0cc1686c4cf644a13265b'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.

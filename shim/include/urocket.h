@@ -475,7 +475,8 @@ typedef struct urk_reactor_stats {
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t events;          /* events delivered to the caller     */
-    uint64_t enobufs_rearms;  /* recvs re-armed after -ENOBUFS      */
+    uint64_t enobufs_rearms;  /* recvs re-armed after -ENOBUFS (or after
+                                 a bundle emptied the buffer ring) */
     uint64_t sq_full_waits;
     uint64_t cq_overflows;
     uint64_t live_conns;

@@ -309,6 +309,9 @@ int urk__poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t 
     harvest_wakes(r);
     if (r->ndeferred && r->out_n == 0 && r->pend_n == 0)
         run_lists(r);
+    /* A recv the harvest found stopped by -ENOBUFS after the buffers came
+     * back must be re-armed before waiting, or nothing wakes the wait. */
+    urk__rearm_starved(r);
 
     uint64_t deadline = timeout_ms > 0 ? urk__now_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
     while (r->out_n == 0 && r->pend_n == 0 && timeout_ms != 0 && !r->woken &&
@@ -337,6 +340,7 @@ int urk__poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t 
          * ends this poll instead of waiting for some unrelated event. */
         if (r->ndeferred && r->out_n == 0 && r->pend_n == 0)
             run_lists(r);
+        urk__rearm_starved(r);
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
             break;
     }

@@ -91,8 +91,16 @@ void urk__on_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, const urk_cq
         c->last_active_ms = r->now_ms;
         if (cq->flags & URK_CQE_F_BUFFER)
             deliver(r, s, c, cq);
-        if (!c->recv_armed && c->state == CS_OPEN)
-            urk__arm_recv(r, s, c);
+        if (!c->recv_armed && c->state == CS_OPEN) {
+            /* A bundle that emptied the buffer ring ends its recv with data:
+             * re-armed now it would only fail with -ENOBUFS, so it waits
+             * with the starved ones for buffers to come back. */
+            if (r->bufs->available < r->buf_low_water && !c->listed &&
+                urk__list_push(&r->starved, &r->nstarved, r->nslots_max, s) == 0)
+                c->listed = 1;
+            else
+                urk__arm_recv(r, s, c);
+        }
     } else if (cq->res == 0) {
         c->peer_eof = 1;
         if (r->engine->opts.flags & URK_ENGINE_HALF_CLOSE) {
