@@ -321,6 +321,12 @@ void urk__open_accepted(urk_reactor_t *r, int fd, const void *addr, uint32_t add
 void urk__on_connect(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t res);
 
 /* ---- recv.c ---- */
+/* Recvs are armed as bundles: the kernel has them and they are not off. */
+static inline int urk__recv_bundles(const urk_reactor_t *r)
+{
+    return (r->engine->caps & URK_CAP_RECV_BUNDLE) &&
+           !(r->engine->opts.flags & URK_ENGINE_NO_RECV_BUNDLE);
+}
 void urk__arm_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c);
 void urk__rearm_starved(urk_reactor_t *r);
 void urk__on_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, const urk_cqe_t *cq);

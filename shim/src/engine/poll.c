@@ -194,6 +194,12 @@ static void harvest(urk_reactor_t *r)
         uint32_t want = 64;
         if (!r->discard && r->out_max - r->out_n < want)
             want = r->out_max - r->out_n;
+        /* A bundle completion is one event per buffer (up to hundreds):
+         * taken one at a time, a poll takes in about as much as the caller
+         * asked for, not `want` bundles (the rest would wait in `pending`,
+         * and a connection paused in answer would pause that much later). */
+        if (!r->discard && urk__recv_bundles(r))
+            want = 1;
         uint32_t n = urk__ring_take(r->ring, cq, want);
         if (n == 0)
             break;

@@ -11,10 +11,9 @@ void urk__arm_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
         return;
     /* Bundles (one completion for several buffers, split below into one
      * DATA event per buffer) unless the kernel lacks them or they are off. */
-    const urk_engine_t *e = r->engine;
     uint16_t group = (uint16_t)urk_bufring_group(r->bufs);
     uint64_t ud = URK_UD(UD_RECV, s, c->gen);
-    int rc = (e->caps & URK_CAP_RECV_BUNDLE) && !(e->opts.flags & URK_ENGINE_NO_RECV_BUNDLE)
+    int rc = urk__recv_bundles(r)
                  ? urk__prep_recv_multishot_bundle(r->ring, c->fd, group, ud)
                  : urk_prep_recv_multishot(r->ring, c->fd, group, ud, 0);
     if (rc == 0) {
