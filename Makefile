@@ -26,7 +26,7 @@ LIB_SO := $(BUILD)/liburocket.so.$(VERSION)
 LIB_A := $(BUILD)/liburocket.a
 
 .PHONY: all lib deps check-deps test test-c test-python test-bindings test-csharp test-rust \
-        demo bench bench-ab install clean wheel test-asan test-tsan test-valgrind fuzz soak examples abi-check \
+        demo bench bench-ab bench-workloads install clean wheel test-asan test-tsan test-valgrind fuzz soak examples abi-check \
         nuget dotnet-examples test-dotnet test-aspnet-consumer
 
 all: lib examples
@@ -100,6 +100,12 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	else echo "make deps: all Debian packages present"; fi
+	@# Not from Debian 12's apt (its rustc is 1.63, it has no .NET): named here
+	@# so a fresh machine learns at once what `make test` will also need.
+	@v=$$(cargo --version 2>/dev/null | sed -n 's/^cargo 1\.\([0-9]*\).*/\1/p'); \
+	  [ -n "$$v" ] && [ "$$v" -ge 78 ] || echo "make deps: note: the Rust tests need cargo >= 1.78 (rustup.rs); found: $$(cargo --version 2>/dev/null || echo none)"; \
+	  d=$$(dotnet --version 2>/dev/null | cut -d. -f1); \
+	  [ -n "$$d" ] && [ "$$d" -ge 10 ] || echo "make deps: note: the C# tests need the .NET 10 SDK (dotnet on PATH); found: $$(dotnet --version 2>/dev/null || echo none)"
 
 # Used by test/demo/bench: `make deps` checks every package (0.1 s when all
 # are present) and installs only what is missing.
@@ -302,6 +308,11 @@ bench: check-deps lib examples
 	@if command -v $(DOTNET) >/dev/null 2>&1; then $(MAKE) --no-print-directory dotnet-examples || \
 	  echo "bench: make dotnet-examples failed; the C# uRocket rows will be skipped"; fi
 	@$(MAKE) --no-print-directory -C bench BUILD=$(CURDIR)/$(BUILD) PYTHON=$(PYTHON)
+
+# The workloads alone (bench/workloads.py): `make bench-workloads WL_ARGS=--quick`
+bench-workloads: check-deps lib examples
+	@$(MAKE) --no-print-directory -C bench workloads BUILD=$(CURDIR)/$(BUILD) PYTHON=$(PYTHON) \
+	    BENCH_QUICK=$(BENCH_QUICK) WL_ARGS="$(WL_ARGS)"
 
 # Engine features on/off in one run (bench/ab.py): `make bench-ab AB_ARGS=...`
 bench-ab: check-deps lib examples

@@ -10,11 +10,20 @@ and ratios to the epoll baseline measured in the same run. Also measures
 server RSS per idle connection and the load tools' requests per
 client-CPU-second. Writes results/results.md and results/chart.png.
 
+results.md leads with the headline: the saturating closed-loop client (the
+project's load generator, `python3 -m urocket load`) — µs of server CPU per
+request and requests per server CPU-second, ratio to epoll, issue 16's
+targets — with the `wrk -t1` table beside it (one wrk thread saturates
+itself first on a 2-core machine, so its ratios mostly measure wrk). Other
+workloads (fixed offered load, pipelined, echo, 10,000 idle connections
+with a trickle) are bench/workloads.py's: results/workloads.md.
+
     /usr/bin/python3 bench/run.py [--build DIR] [--quick] [--servers a,b]
                                   [--conns 16,64] [--rounds N] [--duration S]
 
 Environment: BUILD, BENCH_QUICK=1, BENCH_SERVERS, BENCH_TOOLS, BENCH_CONNS,
-BENCH_ROUNDS, BENCH_DURATION, BENCH_IDLE_CONNS, BENCH_SERVER_CPU (0),
+BENCH_ROUNDS, BENCH_DURATION, BENCH_IDLE_CONNS, BENCH_BASE_BUILD (an older
+build folder: adds its native example as urocket-native-1-base), BENCH_SERVER_CPU (0),
 BENCH_CLIENT_CPU (1), BENCH_PORT_BASE (19200), PYTHON (/usr/bin/python3).
 Benchmarks only: nothing here asserts on speed.
 """
@@ -110,11 +119,21 @@ SERVERS = [
                             "{port}"], "{build}/bench/rust-target/release/rust_tokio_plain")]),
 ]
 
+# A regression check against an older build of the project (another checkout's
+# build folder, e.g. the previous release): BENCH_BASE_BUILD=/old/build adds
+# its native example as `urocket-native-1-base`, measured beside today's.
+if os.environ.get("BENCH_BASE_BUILD"):
+    _base = os.path.abspath(os.environ["BENCH_BASE_BUILD"])
+    SERVERS.append(("urocket-native-1-base", [(
+        [_base + "/examples/http_server", "--port", "{port}", "--reactors", "1"],
+        _base + "/examples/http_server")]))
+
 # .NET rows (issues 10 and 11) live in bench/dotnet_servers.py: their specs,
 # health checks where Kestrel's Date header rules out the exact-bytes check,
 # cold start, allocation per request and the .NET tables.
 sys.path.insert(0, BENCH)
 import dotnet_servers  # noqa: E402
+import headline  # noqa: E402  (results.md's headline section)
 sys.path.pop(0)
 SERVERS += dotnet_servers.SERVERS
 
@@ -419,10 +438,12 @@ class UrkLoad:
     def available(self):
         return module_command_available("load", self.env)
 
-    def run(self, port, conns, duration):
+    def run(self, port, conns, duration, extra=()):
+        """One run; `extra` are more `urocket load` flags (--rate, --request,
+        --framing fixed --response-len N: bench/workloads.py's workloads)."""
         args = [a.replace("{port}", str(port)).replace("{conns}", str(conns))
                 .replace("{duration}", str(duration)) for a in LOADGEN_ARGS]
-        argv = [PY, "-m", "urocket", "load"] + args
+        argv = [PY, "-m", "urocket", "load"] + args + list(extra)
         if self.cpu is not None:
             argv = ["taskset", "-c", str(self.cpu)] + argv
         rc, text, rusage_cpu = run_client(argv, duration + 60, self.env)
@@ -442,13 +463,15 @@ class UrkLoad:
             return {"failed": "urocket load rc %d: %s" % (rc, text.strip()[-200:])}
         responses = j.get("responses", j.get("requests", 0))
         elapsed = j["elapsed_ns"] / 1e9 if j.get("elapsed_ns") else duration
-        res = {"requests": responses, "elapsed": elapsed,
+        res = {"requests": responses, "elapsed": elapsed, "sent": j.get("requests", responses),
                "rps": j.get("rps") or responses / max(elapsed, 1e-9),
                "errors": sum(v for k, v in j.items() if k.startswith("err_") and isinstance(v, int))}
         if j.get("lat_p50_ns") is not None:
             res["p50_ms"] = j["lat_p50_ns"] / 1e6
         if j.get("lat_p99_ns") is not None:
             res["p99_ms"] = j["lat_p99_ns"] / 1e6
+        if j.get("lat_p999_ns") is not None:
+            res["p999_ms"] = j["lat_p999_ns"] / 1e6
         # The generator's own thread CPU if it reports it; rusage would also
         # count the interpreter's start-up.
         res["client_cpu"] = j["cpu_ns"] / 1e9 if j.get("cpu_ns") else rusage_cpu
@@ -764,6 +787,10 @@ def main(argv=None):
                         res["server_cpu"] = settle_cpu(srv.pid) - cpu0
                         if "failed" not in res and res["server_cpu"] > 0:
                             res["eff"] = res["requests"] / res["server_cpu"]
+                        if "failed" not in res and res["requests"]:
+                            res["us_per_req"] = res["server_cpu"] * 1e6 / res["requests"]
+                        if "failed" not in res and res.get("client_cpu") and res.get("elapsed"):
+                            res["client_busy"] = res["client_cpu"] / res["elapsed"]
                         if "failed" not in res and res.get("client_cpu"):
                             res["client_eff"] = res["requests"] / res["client_cpu"]
                         results.setdefault((tool.name, c, srv.name), []).append(res)
@@ -842,6 +869,8 @@ def report(info, command, quick, conns, rounds, duration, idle_n, server_cpu, cl
     for n in notes:
         L.append("- Note: %s" % n)
     L.append("")
+    names = [s.name for s in live]
+    L += headline.headline(tools, conns, names, results, med, fmt, BASELINE)
     L.append("## Servers")
     L.append("")
     L.append("| server | status | request counting | detail / command |")
@@ -854,28 +883,30 @@ def report(info, command, quick, conns, rounds, duration, idle_n, server_cpu, cl
         L.append("| %s | %s | %s | %s |" % (name, st["state"], st.get("counting", "-"),
                                            detail.replace("|", "\\|").replace("\n", " ")[:300]))
     L.append("")
-    names = [s.name for s in live]
-    for tool in tools:
+    # The saturating client's tables first, then wrk's.
+    for tool in sorted(tools, key=lambda t: t.name != "urocket-load"):
         for c in conns:
             base = results.get((tool.name, c, BASELINE), [])
             base_ok = [r for r in base if "failed" not in r]
             b_eff, b_rps = med(base_ok, "eff"), med(base_ok, "rps")
             L.append("## %s, %d connections" % (tool.label, c))
             L.append("")
-            L.append("| server | req/s | server CPU s | req per server-CPU-s | efficiency vs %s | "
-                     "req/s vs %s | p50 ms | p99 ms | errors | runs |" % (BASELINE, BASELINE))
-            L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            L.append("| server | req/s | server CPU s | µs server CPU/req | req per server-CPU-s | "
+                     "efficiency vs %s | req/s vs %s | p50 ms | p99 ms | errors | runs |" % (
+                         BASELINE, BASELINE))
+            L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for name in names:
                 rows = results.get((tool.name, c, name), [])
                 ok = [r for r in rows if "failed" not in r]
                 if not ok:
                     why = rows[0]["failed"] if rows else "not run"
-                    L.append("| %s | failed: %s | | | | | | | | %d |" % (
+                    L.append("| %s | failed: %s | | | | | | | | | %d |" % (
                         name, why.replace("|", "/")[:120], len(rows)))
                     continue
                 eff, rps = med(ok, "eff"), med(ok, "rps")
-                L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |" % (
-                    name, fmt(rps), fmt(med(ok, "server_cpu"), "{:.2f}"), fmt(eff),
+                L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |" % (
+                    name, fmt(rps), fmt(med(ok, "server_cpu"), "{:.2f}"),
+                    fmt(med(ok, "us_per_req"), "{:.2f}"), fmt(eff),
                     fmt(eff / b_eff if eff and b_eff else None, "{:.2f}x"),
                     fmt(rps / b_rps if rps and b_rps else None, "{:.2f}x"),
                     fmt(med(ok, "p50_ms"), "{:.2f}"), fmt(med(ok, "p99_ms"), "{:.2f}"),
@@ -932,49 +963,56 @@ def report(info, command, quick, conns, rounds, duration, idle_n, server_cpu, cl
         L.append("The uRocket load generator was not available; only wrk's figures are shown.")
     L.append("")
 
-    L.append("## Issue 6 targets (from this run)")
+    L.append("## Targets (from this run)")
     L.append("")
-    L.append("| target | measured | met |")
-    L.append("|---|---|---|")
+    L.append("Efficiency ratios under each load tool at c=512 (or the largest count run); the "
+             "saturating client (`urocket-load`) is the one that compares fast servers. "
+             "n/a: a row was not part of this run.")
+    L.append("")
+    L.append("| target | tool | measured | met |")
+    L.append("|---|---|---|---|")
 
     def eff_at(tool, c, name):
         ok = [r for r in results.get((tool, c, name), []) if "failed" not in r]
         return med(ok, "eff")
 
-    def target(desc, num, den, want, cmp=">="):
+    def target(desc, num, den, want, cmp=">=", tool="-"):
         if num is None or den is None or den == 0:
-            L.append("| %s | n/a | n/a |" % desc)
+            L.append("| %s | %s | n/a | n/a |" % (desc, tool))
             return
         ratio = num / den
         met = ratio >= want if cmp == ">=" else ratio <= want
-        L.append("| %s | %.2fx | %s |" % (desc, ratio, "yes" if met else "NO"))
+        L.append("| %s | %s | %.2fx | %s |" % (desc, tool, ratio, "yes" if met else "NO"))
 
     tc = 512 if 512 in conns else (conns[-1] if conns else None)
-    t0 = "wrk" if "wrk" in tnames else (tnames[0] if tnames else None)
-    if tc and t0:
-        for n in ("urocket-native-1",):
-            target("%s c=%d efficiency >= 1.3x epoll" % (n, tc), eff_at(t0, tc, n),
-                   eff_at(t0, tc, BASELINE), 1.3)
-            target("%s c=%d efficiency >= 0.95x uring_raw" % (n, tc), eff_at(t0, tc, n),
-                   eff_at(t0, tc, "uring_raw"), 0.95)
-        target("urocket-python-pull c=%d efficiency >= 1.2x uvloop-protocol" % tc,
-               eff_at(t0, tc, "urocket-python-pull"), eff_at(t0, tc, "uvloop-protocol"), 1.2)
-        target("urocket-asyncio c=%d efficiency >= 1.0x uvloop-streams" % tc,
-               eff_at(t0, tc, "urocket-asyncio"), eff_at(t0, tc, "uvloop-streams"), 1.0)
-        target("urocket-streams-uvloop c=%d efficiency >= 1.2x uvloop-streams" % tc,
-               eff_at(t0, tc, "urocket-streams-uvloop"), eff_at(t0, tc, "uvloop-streams"), 1.2)
+    # (row, reference row, wanted ratio, where the target comes from)
+    ratio_targets = [
+        ("urocket-native-1", BASELINE, 1.3, "issue 6"),
+        ("urocket-native-1", "uring_raw", 0.95, "issue 6"),
+        ("urocket-native-1", "urocket-native-1-base", 0.97, "issue 13: no regression"),
+        ("urocket-python-pull", "uvloop-protocol", 1.2, "issue 6"),
+        ("urocket-asyncio", "uvloop-streams", 1.0, "issue 6"),
+        ("urocket-streams", "uvloop-streams", 1.2, "issue 14"),
+        ("rust-pull", "urocket-native-1", 0.95, "issue 15"),
+        ("rust-tokio-urocket", "rust-tokio-plain", 1.2, "issue 15"),
+    ]
+    if tc:
+        for t0 in [t for t in ("urocket-load", "wrk") if t in tnames]:
+            for row, ref, want, why in ratio_targets:
+                target("%s c=%d efficiency >= %sx %s (%s)" % (row, tc, want, ref, why),
+                       eff_at(t0, tc, row), eff_at(t0, tc, ref), want, tool=t0)
     bi = idle.get(BASELINE, {}).get("per_conn")
     for n in ("urocket-native-1", "urocket-native-2"):
-        target("%s idle bytes/conn <= 0.25x epoll" % n, idle.get(n, {}).get("per_conn"), bi,
-               0.25, "<=")
+        target("%s idle bytes/conn <= 0.25x epoll (issue 6)" % n, idle.get(n, {}).get("per_conn"),
+               bi, 0.25, "<=")
     if "wrk" in tnames and "urocket-load" in tnames and tc:
         def ceff(t):
             ok = [r for r in results.get((t, tc, BASELINE), []) if "failed" not in r]
             return med(ok, "client_eff")
-        target("urocket load req/client-CPU-s >= 1.3x wrk (epoll, c=%d)" % tc,
+        target("urocket load req/client-CPU-s >= 1.3x wrk (epoll, c=%d; issue 12)" % tc,
                ceff("urocket-load"), ceff("wrk"), 1.3)
     else:
-        L.append("| urocket load req/client-CPU-s >= 1.3x wrk | n/a | n/a |")
+        L.append("| urocket load req/client-CPU-s >= 1.3x wrk (issue 12) | - | n/a | n/a |")
     L.append("")
     return "\n".join(L)
 

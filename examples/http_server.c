@@ -3,7 +3,7 @@
  * ends with a blank line; no other parsing), keep-alive.
  *
  *   http_server [--host 127.0.0.1] [--port 8080] [--reactors 1] [--sqpoll] [--pin]
- *               [--no-registered-ring] [--no-send-pool] [--no-recv-bundle]
+ *               [--no-send-pool] [--no-recv-bundle]
  *
  * The --no-* switches turn engine features off, for A/B runs (bench/ab.py).
  * Prints "listening on HOST:PORT" and runs until SIGINT or SIGTERM. */
@@ -63,7 +63,7 @@ static void usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s [--host H] [--port P] [--reactors N] [--sqpoll] [--pin]\n"
-            "          [--no-registered-ring] [--no-send-pool] [--no-recv-bundle]\n",
+            "          [--no-send-pool] [--no-recv-bundle]\n",
             prog);
     exit(2);
 }
@@ -86,8 +86,6 @@ int main(int argc, char **argv)
             o.flags |= URK_ENGINE_SQPOLL;
         else if (!strcmp(argv[i], "--pin"))
             pin = 1;
-        else if (!strcmp(argv[i], "--no-registered-ring"))
-            o.flags |= URK_ENGINE_NO_REGISTERED_RING;
         else if (!strcmp(argv[i], "--no-send-pool"))
             o.flags |= URK_ENGINE_NO_SEND_POOL;
         else if (!strcmp(argv[i], "--no-recv-bundle"))

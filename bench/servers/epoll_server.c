@@ -11,8 +11,16 @@
  * comparison in issue 6 is defined against that. --conn-buf 0 reads into one
  * per-thread buffer instead.
  *
+ * --echo turns it into a byte-exact echo server (bench/workloads.py's 16 and
+ * 64 KiB messages): each readiness event is one recv of up to --echo-buf
+ * bytes (default 65536) into the per-thread buffer and one send of them
+ * straight back. Only what the socket does not take is copied, into a
+ * per-connection buffer allocated on first need; reading stops until the
+ * peer has drained it, so memory stays bounded (and an EOF is only seen
+ * once every byte before it went back). The HTTP mode is untouched by this.
+ *
  *   epoll_server --port P [--host 127.0.0.1] [--threads N] [--cpu C]
- *                [--conn-buf BYTES]
+ *                [--conn-buf BYTES] [--echo] [--echo-buf BYTES]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,10 +46,10 @@
 #define SHARED_BUF 16384 /* per-thread read buffer with --conn-buf 0 */
 
 struct conn {
-    uint32_t owed;    /* response bytes not yet sent */
+    uint32_t owed;    /* response bytes not yet sent; --echo: bytes in buf */
     uint8_t state;    /* terminator bytes matched at the end of the last read */
     uint8_t want_out; /* registered for EPOLLOUT (and not EPOLLIN) */
-    char *buf;        /* per-connection read buffer, or NULL */
+    char *buf;        /* per-connection read buffer, or NULL; --echo: unsent bytes */
 };
 
 static struct conn *conns; /* indexed by fd; each fd belongs to one thread */
@@ -54,7 +62,9 @@ static struct {
     int threads;
     int cpu;
     size_t conn_buf;
-} cfg = {"127.0.0.1", 8080, 1, -1, 4096};
+    int echo;
+    size_t echo_buf;
+} cfg = {"127.0.0.1", 8080, 1, -1, 4096, 0, 65536};
 
 struct worker {
     int index;
@@ -130,6 +140,52 @@ static int flush(int fd, struct conn *c)
     return 0;
 }
 
+/* --echo: sends the bytes kept in c->buf. -1: connection dead. */
+static int flush_echo(int fd, struct conn *c)
+{
+    size_t done = 0;
+    while (done < c->owed) {
+        ssize_t n = send(fd, c->buf + done, c->owed - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return -1;
+            break;
+        }
+        done += (size_t)n;
+    }
+    if (done && done < c->owed)
+        memmove(c->buf, c->buf + done, c->owed - done);
+    c->owed -= (uint32_t)done;
+    return 0;
+}
+
+/* --echo: sends p[0..n) back; what the socket does not take is kept in
+ * c->buf. -1: connection dead. */
+static int echo_back(int fd, struct conn *c, const char *p, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t k = send(fd, p + done, n - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return -1;
+            break;
+        }
+        done += (size_t)k;
+    }
+    if (done == n)
+        return 0;
+    if (!c->buf && !(c->buf = malloc(cfg.echo_buf)))
+        return -1;
+    memcpy(c->buf, p + done, n - done); /* n <= echo_buf and owed was 0 */
+    c->owed = (uint32_t)(n - done);
+    return 0;
+}
+
 static void accept_all(int ep, int lfd)
 {
     for (;;) {
@@ -149,7 +205,7 @@ static void accept_all(int ep, int lfd)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct conn *c = &conns[fd];
         memset(c, 0, sizeof *c);
-        if (cfg.conn_buf && !(c->buf = malloc(cfg.conn_buf))) {
+        if (!cfg.echo && cfg.conn_buf && !(c->buf = malloc(cfg.conn_buf))) {
             close(fd);
             continue;
         }
@@ -169,7 +225,8 @@ static void *worker_main(void *arg)
         pthread_setaffinity_np(pthread_self(), sizeof set, &set);
     }
     struct epoll_event *evs = calloc(MAX_EVENTS, sizeof *evs);
-    char *shared = malloc(SHARED_BUF);
+    size_t shared_cap = cfg.echo ? cfg.echo_buf : SHARED_BUF;
+    char *shared = malloc(shared_cap);
     if (!evs || !shared)
         die("malloc");
     int ep = w->ep;
@@ -190,13 +247,25 @@ static void *worker_main(void *arg)
             uint32_t e = evs[i].events;
             if (c->want_out) {
                 if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-                    if (flush(fd, c) < 0 || (e & EPOLLERR)) {
+                    if ((cfg.echo ? flush_echo(fd, c) : flush(fd, c)) < 0 || (e & EPOLLERR)) {
                         conn_close(ep, fd);
                         continue;
                     }
                     if (c->owed == 0)
                         set_interest(ep, fd, c, 0);
                 }
+                continue;
+            }
+            if (cfg.echo) {
+                ssize_t r = recv(fd, shared, cfg.echo_buf, 0);
+                if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                    continue;
+                if (r <= 0 || echo_back(fd, c, shared, (size_t)r) < 0) {
+                    conn_close(ep, fd);
+                    continue;
+                }
+                if (c->owed)
+                    set_interest(ep, fd, c, 1);
                 continue;
             }
             /* One recv per readiness event; level triggering brings us back
@@ -231,18 +300,23 @@ static void *worker_main(void *arg)
 static void usage(const char *prog)
 {
     fprintf(stderr,
-            "usage: %s --port P [--host ADDR] [--threads N] [--cpu C] [--conn-buf BYTES]\n",
+            "usage: %s --port P [--host ADDR] [--threads N] [--cpu C] [--conn-buf BYTES]\n"
+            "       [--echo] [--echo-buf BYTES]\n",
             prog);
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    if ((argc - 1) % 2 != 0)
-        usage(argv[0]);
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = argv[i + 1];
+        if (!strcmp(a, "--echo")) {
+            cfg.echo = 1;
+            continue;
+        }
+        if (i + 1 >= argc)
+            usage(argv[0]);
+        const char *v = argv[++i];
         if (!strcmp(a, "--port"))
             cfg.port = atoi(v);
         else if (!strcmp(a, "--host"))
@@ -253,10 +327,13 @@ int main(int argc, char **argv)
             cfg.cpu = atoi(v);
         else if (!strcmp(a, "--conn-buf"))
             cfg.conn_buf = (size_t)atol(v);
+        else if (!strcmp(a, "--echo-buf"))
+            cfg.echo_buf = (size_t)atol(v);
         else
             usage(argv[0]);
     }
-    if (cfg.port <= 0 || cfg.port > 65535 || cfg.threads < 1 || cfg.threads > 256)
+    if (cfg.port <= 0 || cfg.port > 65535 || cfg.threads < 1 || cfg.threads > 256 ||
+        cfg.echo_buf < 1 || cfg.echo_buf > (1u << 30))
         usage(argv[0]);
     signal(SIGPIPE, SIG_IGN);
 

@@ -9,8 +9,17 @@
  * back-to-back responses. One send in flight per connection (two may
  * reorder on a stream socket); buffers are recycled in one batch per loop.
  *
+ * --echo turns it into a byte-exact echo server (bench/workloads.py's 16 and
+ * 64 KiB messages): each received provided buffer is queued on its
+ * connection and sent back from where the kernel put it, one send in flight
+ * per connection, the buffer recycled once fully sent (no copy). Buffers
+ * default to 512 x 64 KiB in this mode. A recv stopped by -ENOBUFS on a
+ * connection that holds buffers is re-armed once its queue has drained (its
+ * peer is not reading; re-arming at once would only fail again); on EOF the
+ * queue is still sent before the close. The HTTP mode is untouched by this.
+ *
  *   uring_raw --port P [--host 127.0.0.1] [--threads N] [--cpu C]
- *             [--buffers N (4096)] [--buf-size BYTES (2048)]
+ *             [--buffers N (4096)] [--buf-size BYTES (2048)] [--echo]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -55,7 +64,18 @@ struct conn {
     uint8_t open;
 };
 
+/* --echo only (kept out of struct conn so the HTTP mode's table is as it
+ * was): the connection's received buffers, oldest first, linked through the
+ * worker's next[]; -1 for none. */
+struct echoq {
+    int32_t head, tail;
+    uint32_t off;       /* bytes of head already sent */
+    uint8_t rearm;      /* recv ended with -ENOBUFS: re-arm once drained */
+    uint8_t dead;       /* recv failed: send nothing more */
+};
+
 static struct conn *conns; /* indexed by fd */
+static struct echoq *echoqs; /* indexed by fd, --echo only */
 static size_t conns_cap;
 static char stream[STREAM_COPIES * BENCH_RESPONSE_LEN];
 
@@ -66,7 +86,8 @@ static struct {
     int cpu;
     unsigned buffers;
     unsigned buf_size;
-} cfg = {"127.0.0.1", 8080, 1, -1, 4096, 2048};
+    int echo;
+} cfg = {"127.0.0.1", 8080, 1, -1, 0, 0, 0};
 
 struct worker {
     int index;
@@ -77,6 +98,8 @@ struct worker {
     char *bufs;
     unsigned br_mask;
     unsigned recycled; /* buffers added since the last advance */
+    int32_t *next;     /* --echo: buffer id -> next queued buffer id */
+    uint32_t *blen;    /* --echo: buffer id -> bytes received into it */
 };
 
 static void die(const char *what, int err)
@@ -165,6 +188,114 @@ static void recycle(struct worker *w, unsigned bid)
     w->recycled++;
 }
 
+/* ---- --echo ---- */
+
+static void echo_send_head(struct worker *w, int fd, struct conn *c, struct echoq *q)
+{
+    unsigned bid = (unsigned)q->head;
+    struct io_uring_sqe *sqe = get_sqe(w);
+    io_uring_prep_send(sqe, fd, w->bufs + (size_t)bid * cfg.buf_size + q->off,
+                       w->blen[bid] - q->off, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, ud_make(OP_SEND, c->gen, fd));
+    c->inflight = w->blen[bid] - q->off;
+}
+
+/* Recycles the queued buffers; with keep_head the first stays queued, as a
+ * send in flight still reads it. */
+static void echo_drop(struct worker *w, struct echoq *q, int keep_head)
+{
+    int32_t bid = keep_head && q->head >= 0 ? w->next[q->head] : q->head;
+    while (bid >= 0) {
+        int32_t nx = w->next[bid];
+        recycle(w, (unsigned)bid);
+        bid = nx;
+    }
+    if (keep_head && q->head >= 0) {
+        w->next[q->head] = -1;
+        q->tail = q->head;
+    } else {
+        q->head = q->tail = -1;
+        q->off = 0;
+    }
+    q->rearm = 0;
+}
+
+static void echo_on_recv(struct worker *w, struct io_uring_cqe *cqe, int fd, struct conn *c)
+{
+    struct echoq *q = &echoqs[fd];
+    int res = cqe->res;
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+        unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+        if (res > 0) {
+            w->blen[bid] = (uint32_t)res;
+            w->next[bid] = -1;
+            if (q->tail >= 0)
+                w->next[q->tail] = (int32_t)bid;
+            else
+                q->head = (int32_t)bid;
+            q->tail = (int32_t)bid;
+        } else {
+            recycle(w, bid);
+        }
+    }
+    if (q->head >= 0 && !c->inflight)
+        echo_send_head(w, fd, c, q);
+    if (cqe->flags & IORING_CQE_F_MORE)
+        return;
+    c->recv_armed = 0;
+    if (res > 0 || (res == -ENOBUFS && q->head < 0)) {
+        arm_recv(w, fd, c);
+        return;
+    }
+    if (res == -ENOBUFS) {
+        q->rearm = 1; /* this connection holds buffers: wait until they are sent */
+        return;
+    }
+    if (res < 0) { /* an error: what is queued cannot be delivered */
+        q->dead = 1;
+        echo_drop(w, q, c->inflight != 0);
+        if (c->inflight)
+            shutdown(fd, SHUT_RDWR); /* makes the pending send finish promptly */
+    }
+    /* EOF: the queue is still sent (echo_on_send closes when it is empty). */
+    if (q->head < 0 || q->dead)
+        maybe_close(fd, c);
+}
+
+static void echo_on_send(struct worker *w, struct io_uring_cqe *cqe, int fd, struct conn *c)
+{
+    struct echoq *q = &echoqs[fd];
+    int res = cqe->res;
+    c->inflight = 0;
+    if (res < 0 || q->dead) {
+        echo_drop(w, q, 0);
+        if (c->recv_armed)
+            shutdown(fd, SHUT_RDWR); /* the recv then ends with EOF */
+        maybe_close(fd, c);
+        return;
+    }
+    q->off += (uint32_t)res;
+    if (q->head >= 0 && q->off >= w->blen[q->head]) {
+        unsigned bid = (unsigned)q->head;
+        q->head = w->next[bid];
+        if (q->head < 0)
+            q->tail = -1;
+        q->off = 0;
+        recycle(w, bid);
+    }
+    if (q->head >= 0) {
+        echo_send_head(w, fd, c, q);
+        return;
+    }
+    if (q->rearm) {
+        q->rearm = 0;
+        arm_recv(w, fd, c);
+        return;
+    }
+    if (!c->recv_armed)
+        maybe_close(fd, c);
+}
+
 static void on_accept(struct worker *w, struct io_uring_cqe *cqe)
 {
     if (!(cqe->flags & IORING_CQE_F_MORE))
@@ -183,6 +314,8 @@ static void on_accept(struct worker *w, struct io_uring_cqe *cqe)
     memset(c, 0, sizeof *c);
     c->gen = gen;
     c->open = 1;
+    if (echoqs)
+        echoqs[fd] = (struct echoq){.head = -1, .tail = -1};
     arm_recv(w, fd, c);
 }
 
@@ -283,6 +416,12 @@ static void setup_ring(struct worker *w)
         die("aligned_alloc", ENOMEM);
     w->br_mask = io_uring_buf_ring_mask(cfg.buffers);
     w->recycled = 0;
+    if (cfg.echo) {
+        w->next = calloc(cfg.buffers, sizeof *w->next);
+        w->blen = calloc(cfg.buffers, sizeof *w->blen);
+        if (!w->next || !w->blen)
+            die("calloc", ENOMEM);
+    }
     for (unsigned i = 0; i < cfg.buffers; i++)
         recycle(w, i);
     io_uring_buf_ring_advance(w->br, (int)w->recycled);
@@ -324,10 +463,16 @@ static void *worker_main(void *arg)
                     recycle(w, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
                 continue;
             }
-            if (op == OP_RECV)
+            if (cfg.echo) {
+                if (op == OP_RECV)
+                    echo_on_recv(w, cqe, fd, c);
+                else
+                    echo_on_send(w, cqe, fd, c);
+            } else if (op == OP_RECV) {
                 on_recv(w, cqe, fd, c);
-            else
+            } else {
                 on_send(w, cqe, fd, c);
+            }
         }
         io_uring_cq_advance(&w->ring, seen);
         if (w->recycled) {
@@ -342,18 +487,22 @@ static void usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s --port P [--host ADDR] [--threads N] [--cpu C] [--buffers N] "
-            "[--buf-size BYTES]\n",
+            "[--buf-size BYTES] [--echo]\n",
             prog);
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    if ((argc - 1) % 2 != 0)
-        usage(argv[0]);
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = argv[i + 1];
+        if (!strcmp(a, "--echo")) {
+            cfg.echo = 1;
+            continue;
+        }
+        if (i + 1 >= argc)
+            usage(argv[0]);
+        const char *v = argv[++i];
         if (!strcmp(a, "--port"))
             cfg.port = atoi(v);
         else if (!strcmp(a, "--host"))
@@ -369,6 +518,10 @@ int main(int argc, char **argv)
         else
             usage(argv[0]);
     }
+    if (!cfg.buffers)
+        cfg.buffers = cfg.echo ? 512 : 4096;
+    if (!cfg.buf_size)
+        cfg.buf_size = cfg.echo ? 65536 : 2048;
     if (cfg.port <= 0 || cfg.port > 65535 || cfg.threads < 1 || cfg.threads > 256 ||
         cfg.buffers == 0 || cfg.buffers > 32768 || (cfg.buffers & (cfg.buffers - 1)) ||
         cfg.buf_size < 64)
@@ -384,6 +537,8 @@ int main(int argc, char **argv)
     conns_cap = rl.rlim_cur > (1u << 22) ? (1u << 22) : (size_t)rl.rlim_cur;
     conns = calloc(conns_cap, sizeof *conns);
     if (!conns)
+        die("calloc", ENOMEM);
+    if (cfg.echo && !(echoqs = calloc(conns_cap, sizeof *echoqs)))
         die("calloc", ENOMEM);
     for (size_t i = 0; i < STREAM_COPIES; i++)
         memcpy(stream + i * BENCH_RESPONSE_LEN, BENCH_RESPONSE, BENCH_RESPONSE_LEN);

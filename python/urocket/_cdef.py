@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = '298f3d0bad4b3d49399d9f88b5607acfa0a83a58c2c0cc1686c4cf644a13265b'
+HEADER_SHA256 = 'a3bbacd61c3db6cabda54d1180f993069cc452d6d85581101603779ee56c0449'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.

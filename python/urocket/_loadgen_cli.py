@@ -31,7 +31,7 @@ thresholds (--fail-if, repeatable; the exit status is 3 when one holds):
            ns us ms s (default ms): 'p99>5ms'
   counts:  errors non2xx reconnects responses requests err_connect
            err_read err_write err_timeout err_framing; VALUE a number or a
-           percentage (of responses + errors): 'errors>0.1%%', 'non2xx>0'
+           percentage (of responses + errors): 'errors>0.1%', 'non2xx>0'
   rate:    rps (responses per second): 'rps<1000'
 
 exit status: 0 ok; 1 the run failed or got no response; 2 bad arguments,

@@ -2,12 +2,13 @@
 matplotlib is optional (Debian: python3-matplotlib); without it plot_result
 raises RuntimeError with a message saying how to get it."""
 import math
+from typing import Any, Optional
 
 MISSING = ("matplotlib is not installed: install it (Debian: apt-get install "
            "python3-matplotlib) to draw plots")
 
 
-def have_matplotlib():
+def have_matplotlib() -> bool:
     import importlib.util
     return importlib.util.find_spec("matplotlib") is not None
 
@@ -22,7 +23,7 @@ def _pyplot():
     return plt
 
 
-def plot_result(result, path, title=None):
+def plot_result(result: Any, path: str, title: Optional[str] = None) -> str:
     """Two panels: responses/s per second (with p50/p99 per second on a
     second axis), and latency by percentile on a log-tail axis."""
     plt = _pyplot()

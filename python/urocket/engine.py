@@ -488,11 +488,11 @@ class Engine(Handle):
     flags (raw URK_ENGINE_* bits), and one boolean per flag: sqpoll,
     reuseport, no_listen, least_conn, no_msg_ring, release_on_poll,
     no_defer_taskrun, half_close (a peer's FIN is an EV_EOF event and the
-    connection stays open for sending until close()), no_registered_ring
-    (reactor rings entered by plain fd), no_send_pool (send chunks
-    malloc'd per send) and no_recv_bundle (one buffer per kernel receive
-    completion; EV_DATA events look the same either way): the last three
-    switch performance features off.
+    connection stays open for sending until close()), no_send_pool (send
+    chunks malloc'd per send) and no_recv_bundle (one buffer per kernel
+    receive completion; EV_DATA events look the same either way): these two
+    switch performance features off; no_registered_ring is accepted for 0.2
+    compatibility and has no effect.
     """
 
     __slots__ = ("_reactors", "_started", "_stopped", "_port", "_host", "_flags")

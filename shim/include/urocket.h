@@ -375,10 +375,10 @@ typedef uint64_t urk_conn_t;
 #define URK_ENGINE_HALF_CLOSE (1u << 7) /* a peer's FIN is URK_EV_EOF; the
                                           connection stays open for
                                           sending until urk_close (0.2) */
-#define URK_ENGINE_NO_REGISTERED_RING (1u << 8) /* reactors enter their
-                                          rings by plain fd; default:
-                                          registered when the kernel
-                                          can (0.2) */
+#define URK_ENGINE_NO_REGISTERED_RING (1u << 8) /* accepted, no effect:
+                                          reactor rings are entered by
+                                          plain fd (registering it was
+                                          measured and removed) (0.2) */
 #define URK_ENGINE_NO_SEND_POOL (1u << 9) /* malloc/free every send chunk
                                           instead of reusing them from a
                                           per-reactor pool (0.2) */

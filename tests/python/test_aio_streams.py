@@ -34,8 +34,6 @@ with open(APP) as _f:
 STD = _load("streams_app_asyncio", _SOURCE)
 URK = _load("streams_app_urocket", _SOURCE.replace(STD_IMPORT, URK_IMPORT))
 IMPLS = {"urocket": URK, "asyncio": STD}
-HALF_CLOSE = urocket.aio.ENGINE_HALF_CLOSE != 0 if hasattr(urocket.aio, "ENGINE_HALF_CLOSE") \
-    else False
 
 
 @pytest.fixture(scope="module")
@@ -142,9 +140,6 @@ def test_lines_readline_and_async_iteration(run, server_impl, client_impl):
 @pytest.mark.parametrize("server_impl", ["asyncio", "urocket"])
 def test_write_eof_then_read_to_eof(run, server_impl):
     """The client half-closes; the server reads to EOF, then answers."""
-    if server_impl == "urocket" and not HALF_CLOSE:
-        pytest.skip("this liburocket has no URK_ENGINE_HALF_CLOSE: the engine closes "
-                    "a server connection at the peer's FIN")
     payload = random.Random(5).randbytes(200_000)
 
     async def main():

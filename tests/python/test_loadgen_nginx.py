@@ -265,3 +265,36 @@ def test_cli_against_nginx_json_and_thresholds(nginx, tmp_path):
     j = json.loads(out.strip().splitlines()[-1])
     assert j["responses"] == 300 == lines and j["status"] == {"200": 300}
     assert j["processes"] == 2
+
+
+@pytest.mark.parametrize("path,extra,check", [
+    ("/gz/big.txt", ["-H", "Accept-Encoding: gzip"], "chunked"),   # chunked bodies
+    ("/ka10/index.html", [], "reconnects"),                        # closes every 10th
+    ("/close/index.html", [], "close"),                            # closes every response
+])
+def test_cli_counts_equal_the_access_log(nginx, path, extra, check):
+    """The issue's own command line, `python3 -m urocket load http://localhost:PORT/...`,
+    against chunked and closing servers: its counts are nginx's."""
+    env = dict(os.environ)
+    pydir = os.path.dirname(os.path.dirname(os.path.abspath(urocket.__file__)))
+    env["PYTHONPATH"] = pydir + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("URK_LIBRARY", os.path.abspath(urocket.library_path))
+    nginx.log()
+    n = 300
+    p = subprocess.run([sys.executable, "-m", "urocket", "load",
+                        "http://localhost:%d%s" % (nginx.port, path), "-c", "4", "-n", str(n),
+                        "--json", "--quiet", *extra], env=env, capture_output=True,
+                       timeout=LIVENESS + 30)
+    assert p.returncode == 0, p.stderr.decode()
+    j = json.loads(p.stdout.decode().strip().splitlines()[-1])
+    status, _, lines = nginx.log()
+    assert j["requests"] == n == j["responses"] == lines
+    assert j["status"] == {str(k): v for k, v in status.items()} == {"200": n}
+    errs = {k: v for k, v in j.items() if k.startswith("err_")}
+    assert errs and not any(errs.values()), j
+    if check == "close":
+        assert j["reconnects"] == n
+    elif check == "reconnects":
+        assert (n - 4 * 9) // 10 <= j["reconnects"] <= n // 10
+    else:
+        assert j["bytes_in"] < n * len(TEXT) / 3

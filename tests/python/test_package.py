@@ -4,7 +4,6 @@ liburocket.so, a fresh venv installs it, and from outside the source tree
 `mypy --strict` check of a user script work with no PYTHONPATH or
 URK_LIBRARY; `pip install -e python` works for development; the library
 lookup and a kernel without io_uring fail with clear messages."""
-import inspect
 import json
 import os
 import re
@@ -28,8 +27,6 @@ SYSTEM_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sy
 # packaging is checked by the plain `make test`.
 pytestmark = pytest.mark.skipif(bool(os.environ.get("URK_SANITIZER")),
                                 reason="packaging is not tested under sanitizers")
-LOADGEN_TYPED = inspect.signature(urocket.loadtest).return_annotation \
-    is not inspect.Signature.empty
 
 
 def clean_env(**extra):
@@ -48,16 +45,10 @@ def run(argv, **kw):
 
 
 def check_mypy_result(r, what):
-    """mypy must pass; while urocket.loadgen has no annotations, its one
-    call in the example is the only error allowed (reported as xfail)."""
+    """mypy --strict must pass, with no error allowed."""
     out = r.stdout.decode() + r.stderr.decode()
     if r.returncode == 0:
         return
-    errors = [ln for ln in out.splitlines() if ": error:" in ln]
-    if not LOADGEN_TYPED and errors and all(
-            'untyped function "loadtest"' in ln for ln in errors):
-        pytest.xfail("%s: only urocket.loadtest is untyped (urocket.loadgen is not "
-                     "annotated yet): %s" % (what, errors))
     raise AssertionError("mypy --strict failed on %s:\n%s" % (what, out))
 
 

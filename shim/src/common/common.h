@@ -41,7 +41,7 @@ uint64_t urk__now_ns(void);        /* CLOCK_MONOTONIC */
 uint64_t urk__thread_cpu_ns(void); /* CLOCK_THREAD_CPUTIME_ID */
 
 /* Relaxed counters that other threads may read. URK_STAT_ADD is for a
- * counter only one thread writes; URK_STAT_INC_SHARED for one several
+ * counter only one thread writes; URK_STAT_ADD_SHARED for one several
  * threads write (a locked add). */
 #define URK_STAT_ADD(field, n) \
     atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n), \

@@ -375,12 +375,8 @@ int urk_reactor_poll(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_
     int rc = urk__claim(r);
     if (rc)
         return rc;
-    if (atomic_load(&r->stopping)) {
-        /* Stopped from another thread: only the owner can give back the
-         * ring fd it registered. */
-        urk__ring_unregister_fd(r->ring);
+    if (atomic_load(&r->stopping))
         return -URK_ESTATE;
-    }
     return urk__poll_core(r, events, max, timeout_ms);
 }
 

@@ -128,12 +128,10 @@ static void set_fatal(struct urk_loadgen *lg, int rc)
 
 static int arm_stop_poll(lg_thread_t *t)
 {
-    struct io_uring_sqe *sqe = urk__get_sqe(t->ring);
-    if (!sqe)
-        return -EBUSY;
     /* A poll, not a read: every thread sees the one eventfd readable. */
-    io_uring_prep_poll_add(sqe, t->lg->stop_fd, POLLIN);
-    io_uring_sqe_set_data64(sqe, LG_UD(K_STOP, 0));
+    int rc = urk__prep_poll(t->ring, t->lg->stop_fd, POLLIN, LG_UD(K_STOP, 0));
+    if (rc)
+        return rc;
     urk__lg_op_started(t, NULL);
     return 0;
 }
@@ -175,12 +173,8 @@ static void thread_teardown(lg_thread_t *t)
 {
     if (t->ring && t->conns) {
         t->draining = 1;
-        struct io_uring_sqe *sqe = urk__get_sqe(t->ring);
-        if (sqe) {
-            io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
-            io_uring_sqe_set_data64(sqe, LG_UD(K_CANCEL_ALL, 0));
+        if (urk__prep_cancel_any(t->ring, LG_UD(K_CANCEL_ALL, 0)) == 0)
             urk__lg_op_started(t, NULL);
-        }
         /* Buffers stay in use until each op's final CQE: wait
          * for all of them, bounded in case the kernel misbehaves. */
         uint64_t deadline = t->now + LG_DRAIN_NS;

@@ -326,3 +326,23 @@ int urk__prep_read(urk_ring_t *ring, int fd, void *buf, uint32_t len, uint64_t u
     io_uring_sqe_set_data64(sqe, user_data);
     return 0;
 }
+
+int urk__prep_poll(urk_ring_t *ring, int fd, uint32_t poll_mask, uint64_t user_data)
+{
+    struct io_uring_sqe *sqe = urk__get_sqe(ring);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_poll_add(sqe, fd, poll_mask);
+    io_uring_sqe_set_data64(sqe, user_data);
+    return 0;
+}
+
+int urk__prep_cancel_any(urk_ring_t *ring, uint64_t user_data)
+{
+    struct io_uring_sqe *sqe = urk__get_sqe(ring);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, user_data);
+    return 0;
+}

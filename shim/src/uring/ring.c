@@ -168,17 +168,6 @@ int urk_ring_enable(urk_ring_t *ring)
     return 0;
 }
 
-void urk__ring_unregister_fd(urk_ring_t *ring)
-{
-    /* Only the registering thread can: the index lives in its table. */
-    if (!(ring->active & URK_RING_ACTIVE_REGISTERED_FD) ||
-        ring->reg_fd_owner != urk__thread_self())
-        return;
-    io_uring_unregister_ring_fd(&ring->io); /* also makes liburing use the plain fd */
-    ring->active &= ~(uint32_t)URK_RING_ACTIVE_REGISTERED_FD;
-    ring->io.int_flags &= (uint8_t)~URK_LIBURING_INT_FLAG_REG_RING;
-}
-
 void urk_ring_destroy(urk_ring_t *ring)
 {
     if (!ring)

@@ -124,10 +124,6 @@ uint32_t urk__ring_sq_ready(const urk_ring_t *ring);
  * work, CQ overflow). */
 int urk__ring_held_back(const urk_ring_t *ring);
 uint32_t urk__ring_cq_ready(const urk_ring_t *ring);
-/* Gives back the ring fd registered by this thread (a no-op on any other
- * thread, or if none is registered): a thread holds at most 16, and each
- * keeps its ring alive until the thread exits or gives it back. */
-void urk__ring_unregister_fd(urk_ring_t *ring);
 
 /* ---- ops.c ---- */
 
@@ -141,6 +137,10 @@ int urk__prep_read(urk_ring_t *ring, int fd, void *buf, uint32_t len, uint64_t u
  * there. Otherwise as urk_prep_recv_multishot with flags 0. */
 int urk__prep_recv_multishot_bundle(urk_ring_t *ring, int fd, uint16_t group_id,
                                     uint64_t user_data);
+/* One-shot poll(2) for poll_mask (POLLIN ...) on fd. */
+int urk__prep_poll(urk_ring_t *ring, int fd, uint32_t poll_mask, uint64_t user_data);
+/* Cancels every request in flight on the ring (IORING_ASYNC_CANCEL_ANY). */
+int urk__prep_cancel_any(urk_ring_t *ring, uint64_t user_data);
 
 /* ---- bufring.c ---- */
 

@@ -84,13 +84,19 @@ public class HttpTests
         protected override bool TryComputeLength(out long length) { length = 0; return false; }
     }
 
+    // HttpClient sends an HTTP/1.1 request body completely before it reads any of the response
+    // (SocketsHttpHandler serializes the two unless Expect: 100-continue). Against a server that
+    // streams the body back, a large echo then deadlocks once the echoed bytes fill the socket
+    // buffers (the client's receive buffer does not grow while nobody reads it): on either
+    // transport, sometimes. So HttpClient echoes bodies that fit in those buffers, and the large
+    // ones go through a raw client that reads the response while it is still sending.
     [Theory, MemberData(nameof(Transports.All), MemberType = typeof(Transports))]
     public async Task EchoRandomBodiesByteExact(string transport)
     {
         await using var app = await TestApp.StartAsync(transport);
         using var http = Client();
         var rng = new Random(11);
-        foreach (int size in new[] { 0, 1, 4095, 65537, 1 << 20, 3 * (1 << 20) + 5, 8 << 20 })
+        foreach (int size in new[] { 0, 1, 4095, 65537 })
         {
             var data = new byte[size];
             rng.NextBytes(data);
@@ -102,6 +108,18 @@ public class HttpTests
             Assert.Equal(size, back.Length);
             Assert.True(data.AsSpan().SequenceEqual(back), $"echo of {size} bytes differs");
         }
+        foreach (int size in new[] { 1 << 20, 3 * (1 << 20) + 5, 8 << 20 })
+            foreach (bool chunked in new[] { false, true })
+            {
+                var data = new byte[size];
+                rng.NextBytes(data);
+                await using var raw = await RawHttp.ConnectAsync(app);
+                var back = await raw.EchoDuplexAsync("/echo", data, chunked, seed: size);
+                Assert.Equal(200, back.Status);
+                Assert.Equal(size, back.Body.Length);
+                Assert.True(data.AsSpan().SequenceEqual(back.Body),
+                            $"echo of {size} bytes ({(chunked ? "chunked" : "Content-Length")}) differs");
+            }
         Assert.Empty(app.State.HandlerExceptions);
         AssertNoErrors(app);
     }

@@ -132,6 +132,37 @@ public sealed class RawHttp : IAsyncDisposable
         return new RawResponse(int.Parse(parts[1]), headers, body.ToArray());
     }
 
+    /// <summary>POSTs <paramref name="body"/> to <paramref name="path"/> (with Content-Length, or
+    /// chunked) in random-sized pieces while reading the response at the same time, as a full-duplex
+    /// client does; returns the response once both are done.</summary>
+    public async Task<RawResponse> EchoDuplexAsync(string path, byte[] body, bool chunked, int seed,
+                                                   CancellationToken ct = default)
+    {
+        string framing = chunked ? "Transfer-Encoding: chunked" : $"Content-Length: {body.Length}";
+        await SendAsync($"POST {path} HTTP/1.1\r\nHost: test\r\n{framing}\r\n\r\n");
+        var sending = Task.Run(async () =>
+        {
+            var rng = new Random(seed);
+            int off = 0;
+            while (off < body.Length)
+            {
+                int n = Math.Min(body.Length - off, rng.Next(1, 256 * 1024));
+                if (chunked)
+                    await SendAsync($"{n:x}\r\n");
+                await SendAsync(body.AsMemory(off, n));
+                if (chunked)
+                    await SendAsync("\r\n");
+                off += n;
+            }
+            if (chunked)
+                await SendAsync("0\r\n\r\n");
+        }, ct);
+        var response = await ReadResponseAsync(ct)
+                       ?? throw new EndOfStreamException("the server closed the connection without a response");
+        await sending;
+        return response;
+    }
+
     /// <summary>True if the server closes the connection (FIN or RST) before <paramref name="within"/>;
     /// any bytes it sends first are discarded.</summary>
     public async Task<bool> WaitForCloseAsync(TimeSpan within)
