@@ -57,6 +57,7 @@ WORKLOADS = ["canned", "pipelined", "echo16k", "echo64k"]
 CONFIGS = [
     ("all-on", []),
     ("no-send-pool", ["--no-send-pool"]),
+    ("no-recv-bundle", ["--no-recv-bundle"]),
     ("direct-fd", ["--direct-fd"]),
 ]
 

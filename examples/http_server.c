@@ -3,7 +3,7 @@
  * ends with a blank line; no other parsing), keep-alive.
  *
  *   http_server [--host 127.0.0.1] [--port 8080] [--reactors 1] [--sqpoll] [--pin]
- *               [--no-send-pool] [--direct-fd]
+ *               [--no-send-pool] [--no-recv-bundle] [--direct-fd]
  *
  * The --no-* switches turn engine features off, --direct-fd turns the opt-in
  * direct descriptors (URK_ENGINE_DIRECT_FD) on, for A/B runs (bench/ab.py).
@@ -64,7 +64,7 @@ static void usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s [--host H] [--port P] [--reactors N] [--sqpoll] [--pin]\n"
-            "          [--no-send-pool] [--direct-fd]\n",
+            "          [--no-send-pool] [--no-recv-bundle] [--direct-fd]\n",
             prog);
     exit(2);
 }
@@ -89,6 +89,8 @@ int main(int argc, char **argv)
             pin = 1;
         else if (!strcmp(argv[i], "--no-send-pool"))
             o.flags |= URK_ENGINE_NO_SEND_POOL;
+        else if (!strcmp(argv[i], "--no-recv-bundle"))
+            o.flags |= URK_ENGINE_NO_RECV_BUNDLE;
         else if (!strcmp(argv[i], "--direct-fd"))
             o.flags |= URK_ENGINE_DIRECT_FD;
         else

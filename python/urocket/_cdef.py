@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = '8e2dd864b63410874f03e08292c80d1c0f24bd6d9c2955c2efde923cfca22f6f'
+HEADER_SHA256 = '03f7be4390078cea787c428aac59a71641cec27f251e52c1f33d502a119614f7'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
@@ -72,6 +72,7 @@ CONSTANTS = {
     'URK_ENGINE_HALF_CLOSE': 128,
     'URK_ENGINE_NO_REGISTERED_RING': 256,
     'URK_ENGINE_NO_SEND_POOL': 512,
+    'URK_ENGINE_NO_RECV_BUNDLE': 1024,
     'URK_ENGINE_DIRECT_FD': 2048,
     'URK_EV_OPEN': 1,
     'URK_EV_DATA': 2,
@@ -180,6 +181,7 @@ CDEF = r'''
 #define URK_ENGINE_HALF_CLOSE 128
 #define URK_ENGINE_NO_REGISTERED_RING 256
 #define URK_ENGINE_NO_SEND_POOL 512
+#define URK_ENGINE_NO_RECV_BUNDLE 1024
 #define URK_ENGINE_DIRECT_FD 2048
 #define URK_EV_OPEN 1
 #define URK_EV_DATA 2

@@ -384,6 +384,12 @@ typedef uint64_t urk_conn_t;
 #define URK_ENGINE_NO_SEND_POOL (1u << 9) /* malloc/free every send chunk
                                           instead of reusing them from a
                                           per-reactor pool (0.2) */
+#define URK_ENGINE_NO_RECV_BUNDLE (1u << 10) /* one buffer per receive
+                                          completion. Default: where the
+                                          kernel has bundles (6.10+,
+                                          URK_CAP_RECV_BUNDLE) one completion
+                                          fills several buffers, still one
+                                          URK_EV_DATA per buffer (0.2) */
 #define URK_ENGINE_DIRECT_FD (1u << 11) /* opt-in (0.2): accepted TCP
                                           connections live only in their
                                           reactor's io_uring file table (no
@@ -480,7 +486,8 @@ typedef struct urk_reactor_stats {
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t events;          /* events delivered to the caller     */
-    uint64_t enobufs_rearms;  /* recvs re-armed after -ENOBUFS      */
+    uint64_t enobufs_rearms;  /* recvs re-armed after -ENOBUFS (or after
+                                 a bundle emptied the buffer ring) */
     uint64_t sq_full_waits;
     uint64_t cq_overflows;
     uint64_t live_conns;

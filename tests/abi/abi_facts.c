@@ -364,6 +364,7 @@ int main(void)
     printf("    \"URK_ENGINE_HALF_CLOSE\": %llu,\n", (unsigned long long)(URK_ENGINE_HALF_CLOSE));
     printf("    \"URK_ENGINE_NO_REGISTERED_RING\": %llu,\n", (unsigned long long)(URK_ENGINE_NO_REGISTERED_RING));
     printf("    \"URK_ENGINE_NO_SEND_POOL\": %llu,\n", (unsigned long long)(URK_ENGINE_NO_SEND_POOL));
+    printf("    \"URK_ENGINE_NO_RECV_BUNDLE\": %llu,\n", (unsigned long long)(URK_ENGINE_NO_RECV_BUNDLE));
     printf("    \"URK_ENGINE_DIRECT_FD\": %llu,\n", (unsigned long long)(URK_ENGINE_DIRECT_FD));
     printf("    \"URK_EV_OPEN\": %llu,\n", (unsigned long long)(URK_EV_OPEN));
     printf("    \"URK_EV_DATA\": %llu,\n", (unsigned long long)(URK_EV_DATA));

@@ -2,7 +2,10 @@
  * retry for a free SQE all the time) and a CQ of 4 or 8 entries (multishot
  * recvs overflow it constantly; the kernel keeps the overflow and the engine
  * must flush it). 100 connections echo 64 KiB each, byte-exact, in pull and
- * native mode; stats show the SQ-full waits and the CQ overflows. */
+ * native mode; stats show the SQ-full waits and the CQ overflows. Overflows
+ * are asserted with receive bundles off (one completion per buffer); with
+ * them on a completion may cover many buffers, so the small CQ runs are
+ * checked for the echo and the accounting only. */
 #include "engine_util.h"
 
 static int32_t on_data(urk_reactor_t *r, urk_conn_t c, const uint8_t *d, uint32_t n, uint32_t buf,
@@ -22,7 +25,7 @@ static void on_close(urk_reactor_t *r, urk_conn_t c, int32_t reason, void *u)
     atomic_fetch_add(&native_closes, 1);
 }
 
-static void run(uint32_t sq, uint32_t cq, int native, uint32_t nconn)
+static void run(uint32_t sq, uint32_t cq, int native, uint32_t nconn, uint32_t flags)
 {
     if (native && te_valgrind())
         return; /* a native thread blocked in the ring starves the others */
@@ -33,6 +36,7 @@ static void run(uint32_t sq, uint32_t cq, int native, uint32_t nconn)
     o.sq_entries = sq;
     o.cq_entries = cq;
     o.buf_count = 64;
+    o.flags |= flags;
     urk_engine_t *e = te_create(&o);
     uint16_t port = (uint16_t)urk_engine_port(e);
     te_server_t *srv = calloc(1, sizeof *srv);
@@ -70,12 +74,13 @@ static void run(uint32_t sq, uint32_t cq, int native, uint32_t nconn)
         sqw += s.sq_full_waits;
         cqo += s.cq_overflows;
     }
-    printf("%s sq %u cq %u: %u connections echoed; sq_full_waits %llu cq_overflows %llu\n",
-           native ? "native" : "pull", sq, cq, nconn, (unsigned long long)sqw,
-           (unsigned long long)cqo);
+    int bundles = !(flags & URK_ENGINE_NO_RECV_BUNDLE);
+    printf("%s sq %u cq %u%s: %u connections echoed; sq_full_waits %llu cq_overflows %llu\n",
+           native ? "native" : "pull", sq, cq, bundles ? "" : " (no bundles)", nconn,
+           (unsigned long long)sqw, (unsigned long long)cqo);
     if (sq <= 4)
         CHECK(sqw > 0);
-    if (cq && cq <= 8)
+    if (cq && cq <= 8 && !bundles)
         CHECK(cqo > 0);
     CHECK_OK(urk_engine_stop(e, 100));
     urk_engine_destroy(e);
@@ -87,11 +92,13 @@ int main(void)
 {
     te_raise_nofile();
     uint32_t n = te_valgrind() ? 10 : 100;
-    run(2, 0, 0, n);
-    run(4, 0, 1, n);
-    run(4, 4, 0, n);
-    run(4, 8, 1, n);
-    run(2, 4, 0, n);
+    run(2, 0, 0, n, 0);
+    run(4, 0, 1, n, 0);
+    run(4, 4, 0, n, URK_ENGINE_NO_RECV_BUNDLE);
+    run(4, 8, 1, n, URK_ENGINE_NO_RECV_BUNDLE);
+    run(2, 4, 0, n, URK_ENGINE_NO_RECV_BUNDLE);
+    run(4, 4, 0, n, 0);
+    run(4, 8, 1, n, 0);
     printf("ok\n");
     return 0;
 }

@@ -143,8 +143,15 @@ def test_pull_echo_two_reactors_50_connections_byte_exact():
 
 @pytest.mark.parametrize("switches", [{}, {"no_registered_ring": True},
                                       {"no_send_pool": True},
-                                      {"no_registered_ring": True, "no_send_pool": True}])
+                                      {"no_recv_bundle": True},
+                                      {"no_recv_bundle": True, "buf_size": 256},
+                                      {"buf_size": 256},
+                                      {"no_registered_ring": True, "no_send_pool": True,
+                                       "no_recv_bundle": True}])
 def test_echo_with_performance_features_on_and_off(switches):
+    # buf_size 256: a 76,800-byte payload spans many buffers, so with
+    # bundles one receive completion covers several (split into EV_DATA
+    # events of one buffer each).
     payloads = [b"x", b"small" * 50, bytes(range(256)) * 300]
     with urocket.Engine(reactors=1, **switches) as eng:
         stop = threading.Event()

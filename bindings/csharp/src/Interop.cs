@@ -88,6 +88,7 @@ namespace Urocket.Interop
         public const uint URK_ENGINE_HALF_CLOSE = 128;
         public const uint URK_ENGINE_NO_REGISTERED_RING = 256;
         public const uint URK_ENGINE_NO_SEND_POOL = 512;
+        public const uint URK_ENGINE_NO_RECV_BUNDLE = 1024;
         public const uint URK_ENGINE_DIRECT_FD = 2048;
         public const int URK_EV_OPEN = 1;
         public const int URK_EV_DATA = 2;

@@ -133,7 +133,9 @@ typedef struct urk_conn_slot {
 typedef struct urk_reactor_counters {
     _Atomic uint64_t accepted, connected, closed, bytes_in, bytes_out, events,
         enobufs_rearms, live_conns, bufs_held, send_queued, wakeups, handoff_fallbacks,
-        stale_cqes, sq_full_waits, cq_overflows;
+        stale_cqes, sq_full_waits, cq_overflows,
+        recv_bundles,     /* recv completions that covered several buffers */
+        recv_bundle_bufs; /* buffers those covered (each one DATA event) */
 } urk_reactor_counters_t;
 
 struct urk_engine;
@@ -217,6 +219,10 @@ struct urk_reactor {
 struct urk_engine {
     urk_engine_opts_t opts;
     int32_t *reactor_cpus;
+    /* urk_probe's answer. Features are chosen from it as they are used (a
+     * recv is armed as a bundle only while URK_CAP_RECV_BUNDLE is here), so
+     * a C test may clear a bit between urk_engine_create and urk_engine_start
+     * to run the engine as on a kernel without that feature. */
     uint64_t caps;
     int listen_fd;  /* acceptor mode */
     /* A Unix-domain listener's path socket: removed at destroy if the file
@@ -347,10 +353,19 @@ void urk__drop_file(urk_reactor_t *r, uint32_t idx);
 void urk__on_connect(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t res);
 
 /* ---- recv.c ---- */
+/* Recvs are armed as bundles: the kernel has them and they are not off. */
+static inline int urk__recv_bundles(const urk_reactor_t *r)
+{
+    return (r->engine->caps & URK_CAP_RECV_BUNDLE) &&
+           !(r->engine->opts.flags & URK_ENGINE_NO_RECV_BUNDLE);
+}
 void urk__arm_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c);
 void urk__rearm_starved(urk_reactor_t *r);
 void urk__on_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, const urk_cqe_t *cq);
 void urk__release_handle(urk_reactor_t *r, uint32_t handle);
+/* Gives back every buffer of a recv completion nobody will see (a bundle's
+ * too). */
+void urk__release_recv_bufs(urk_reactor_t *r, const urk_cqe_t *cq);
 void urk__auto_release(urk_reactor_t *r);
 void urk__remember_auto_release(urk_reactor_t *r);
 

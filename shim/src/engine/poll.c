@@ -159,7 +159,7 @@ static void process_cqe(urk_reactor_t *r, const urk_cqe_t *cq)
          * it must not reach the slot's new owner. Its buffer goes back. */
         URK_STAT_ADD(r->st.stale_cqes, 1);
         if (cq->flags & URK_CQE_F_BUFFER)
-            urk__release_handle(r, (uint32_t)cq->buf_id + 1);
+            urk__release_recv_bufs(r, cq);
         return;
     }
     switch (kind) {
@@ -198,6 +198,12 @@ static void harvest(urk_reactor_t *r)
         uint32_t want = 64;
         if (!r->discard && r->out_max - r->out_n < want)
             want = r->out_max - r->out_n;
+        /* A bundle completion is one event per buffer (up to hundreds):
+         * taken one at a time, a poll takes in about as much as the caller
+         * asked for, not `want` bundles (the rest would wait in `pending`,
+         * and a connection paused in answer would pause that much later). */
+        if (!r->discard && urk__recv_bundles(r))
+            want = 1;
         uint32_t n = urk__ring_take(r->ring, cq, want);
         if (n == 0)
             break;
@@ -313,6 +319,9 @@ int urk__poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t 
     harvest_wakes(r);
     if (r->ndeferred && r->out_n == 0 && r->pend_n == 0)
         run_lists(r);
+    /* A recv the harvest found stopped by -ENOBUFS after the buffers came
+     * back must be re-armed before waiting, or nothing wakes the wait. */
+    urk__rearm_starved(r);
 
     uint64_t deadline = timeout_ms > 0 ? urk__now_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
     while (r->out_n == 0 && r->pend_n == 0 && timeout_ms != 0 && !r->woken &&
@@ -341,6 +350,7 @@ int urk__poll_core(urk_reactor_t *r, urk_event_t *events, uint32_t max, int32_t 
          * ends this poll instead of waiting for some unrelated event. */
         if (r->ndeferred && r->out_n == 0 && r->pend_n == 0)
             run_lists(r);
+        urk__rearm_starved(r);
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
             break;
     }

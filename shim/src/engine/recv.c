@@ -1,5 +1,6 @@
-/* recv.c - receiving: multishot recvs into the reactor's provided buffers,
- * re-arming after -ENOBUFS, pausing, and buffer handles the caller holds. */
+/* recv.c - receiving: multishot recvs into the reactor's provided buffers
+ * (bundled where the kernel can), re-arming after -ENOBUFS, pausing, and
+ * buffer handles the caller holds. */
 #include "engine.h"
 
 #include <stdlib.h>
@@ -8,8 +9,13 @@ void urk__arm_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
 {
     if (c->recv_paused)
         return;
-    int rc = urk_prep_recv_multishot(r->ring, c->fd, (uint16_t)urk_bufring_group(r->bufs),
-                                     URK_UD(UD_RECV, s, c->gen), 0);
+    /* Bundles (one completion for several buffers, split below into one
+     * DATA event per buffer) unless the kernel lacks them or they are off. */
+    uint16_t group = (uint16_t)urk_bufring_group(r->bufs);
+    uint64_t ud = URK_UD(UD_RECV, s, c->gen);
+    int rc = urk__recv_bundles(r)
+                 ? urk__prep_recv_multishot_bundle(r->ring, c->fd, group, ud)
+                 : urk_prep_recv_multishot(r->ring, c->fd, group, ud, 0);
     if (rc == 0) {
         if (c->fixed)
             urk__sqe_set_fixed(r->ring);
@@ -46,6 +52,35 @@ void urk__rearm_starved(urk_reactor_t *r)
     r->nstarved -= done;
 }
 
+/* One DATA event per buffer, in order; a bundle's buffers (see
+ * urk__bufring_bundle_count) are each a full buffer but the last. */
+static void deliver(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, const urk_cqe_t *cq)
+{
+    const urk_bufring_t *br = r->bufs;
+    uint32_t n = urk__bufring_bundle_count(br, cq->buf_len);
+    if (n > 1) {
+        URK_STAT_ADD(r->st.recv_bundles, 1);
+        URK_STAT_ADD(r->st.recv_bundle_bufs, n);
+    }
+    URK_STAT_ADD(r->st.bufs_held, n);
+    const uint8_t *data = cq->buf;
+    uint32_t left = cq->buf_len;
+    uint16_t bid = cq->buf_id;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t len = left < br->size ? left : br->size;
+        uint16_t next = i + 1 < n ? urk__bufring_bundle_next(br, bid) : 0; /* before release */
+        uint32_t handle = (uint32_t)bid + 1;
+        if (c->state != CS_OPEN)
+            urk__release_handle(r, handle); /* we are closing: nobody wants it */
+        else if (urk__emit(r, urk__conn_id(r, s, c), URK_EV_DATA, (int32_t)len, data, len,
+                           handle, c->tag) != 0)
+            urk__begin_close(r, s, c, -ENOMEM, 1); /* never a silent gap */
+        left -= len;
+        bid = next;
+        data = br->base + (size_t)bid * br->size;
+    }
+}
+
 void urk__on_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, const urk_cqe_t *cq)
 {
     if (!(cq->flags & URK_CQE_F_MORE)) {
@@ -55,17 +90,18 @@ void urk__on_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, const urk_cq
     if (cq->res > 0) {
         URK_STAT_ADD(r->st.bytes_in, (uint64_t)cq->res);
         c->last_active_ms = r->now_ms;
-        if (cq->flags & URK_CQE_F_BUFFER) {
-            uint32_t handle = (uint32_t)cq->buf_id + 1;
-            URK_STAT_ADD(r->st.bufs_held, 1);
-            if (c->state != CS_OPEN)
-                urk__release_handle(r, handle); /* we are closing: nobody wants it */
-            else if (urk__emit(r, urk__conn_id(r, s, c), URK_EV_DATA, cq->res, cq->buf,
-                               cq->buf_len, handle, c->tag) != 0)
-                urk__begin_close(r, s, c, -ENOMEM, 1); /* never a silent gap */
+        if (cq->flags & URK_CQE_F_BUFFER)
+            deliver(r, s, c, cq);
+        if (!c->recv_armed && c->state == CS_OPEN) {
+            /* A bundle that emptied the buffer ring ends its recv with data:
+             * re-armed now it would only fail with -ENOBUFS, so it waits
+             * with the starved ones for buffers to come back. */
+            if (r->bufs->available < r->buf_low_water && !c->listed &&
+                urk__list_push(&r->starved, &r->nstarved, r->nslots_max, s) == 0)
+                c->listed = 1;
+            else
+                urk__arm_recv(r, s, c);
         }
-        if (!c->recv_armed && c->state == CS_OPEN)
-            urk__arm_recv(r, s, c);
     } else if (cq->res == 0) {
         c->peer_eof = 1;
         if (r->engine->opts.flags & URK_ENGINE_HALF_CLOSE) {
@@ -106,6 +142,18 @@ void urk__release_handle(urk_reactor_t *r, uint32_t handle)
     uint16_t bid = (uint16_t)(handle - 1);
     if (urk_bufring_recycle(r->bufs, &bid, 1) == 1)
         URK_STAT_ADD(r->st.bufs_held, (uint64_t)-1);
+}
+
+void urk__release_recv_bufs(urk_reactor_t *r, const urk_cqe_t *cq)
+{
+    uint32_t n = urk__bufring_bundle_count(r->bufs, cq->buf_len);
+    uint16_t bid = cq->buf_id;
+    URK_STAT_ADD(r->st.bufs_held, n); /* each release takes one off */
+    for (uint32_t i = 0; i < n; i++) {
+        uint16_t next = i + 1 < n ? urk__bufring_bundle_next(r->bufs, bid) : 0;
+        urk__release_handle(r, (uint32_t)bid + 1);
+        bid = next;
+    }
 }
 
 void urk__auto_release(urk_reactor_t *r)

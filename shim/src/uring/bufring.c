@@ -34,13 +34,26 @@ static void bufring_free_memory(urk_bufring_t *br)
     free(br->refs);
     free(br->in_kernel);
     free(br->inc_off);
+    free(br->slot_bid);
+    free(br->bid_pos);
+    free(br->bundle_next);
     free(br);
 }
 
+/* Adds bid at entry tail + offset (visible to the kernel at advance()). */
 static inline void publish_one(urk_bufring_t *br, uint32_t bid, int offset)
 {
+    uint32_t pos = br->pub + (uint32_t)offset;
     io_uring_buf_ring_add(br->br, br->base + (size_t)bid * br->size, br->size,
                           (unsigned short)bid, (int)br->mask, offset);
+    br->slot_bid[pos & br->mask] = (uint16_t)bid;
+    br->bid_pos[bid] = pos;
+}
+
+static inline void advance(urk_bufring_t *br, int n)
+{
+    io_uring_buf_ring_advance(br->br, n);
+    br->pub += (uint32_t)n;
 }
 
 static void buf_on_cqe(urk_ring_t *ring, const struct io_uring_cqe *cqe, urk_cqe_t *out);
@@ -99,6 +112,9 @@ int urk_bufring_create(urk_ring_t *ring, const urk_bufring_opts_t *opts_in,
     br->in_kernel = calloc(opts.count, 1);
     if (opts.flags & URK_BUFRING_INC)
         br->inc_off = calloc(opts.count, sizeof *br->inc_off);
+    br->slot_bid = calloc(opts.count, sizeof *br->slot_bid);
+    br->bid_pos = calloc(opts.count, sizeof *br->bid_pos);
+    br->bundle_next = calloc(opts.count, sizeof *br->bundle_next);
     br->br_bytes = (size_t)opts.count * sizeof(struct io_uring_buf);
     br->base_bytes = (size_t)opts.count * opts.size;
     if (br->base_bytes / opts.count != opts.size) {
@@ -111,7 +127,8 @@ int urk_bufring_create(urk_ring_t *ring, const urk_bufring_opts_t *opts_in,
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     br->br = rmem == MAP_FAILED ? NULL : rmem;
     br->base = bmem == MAP_FAILED ? NULL : bmem;
-    if (!br->refs || !br->in_kernel || !br->br || !br->base ||
+    if (!br->refs || !br->in_kernel || !br->br || !br->base || !br->slot_bid ||
+        !br->bid_pos || !br->bundle_next ||
         ((opts.flags & URK_BUFRING_INC) && !br->inc_off)) {
         bufring_free_memory(br);
         return -ENOMEM;
@@ -156,7 +173,7 @@ int urk_bufring_create(urk_ring_t *ring, const urk_bufring_opts_t *opts_in,
         publish_one(br, bid, (int)bid);
         br->in_kernel[bid] = 1;
     }
-    io_uring_buf_ring_advance(br->br, (int)opts.count);
+    advance(br, (int)opts.count);
     br->available = opts.count;
     *out = br;
     return 0;
@@ -247,13 +264,50 @@ int urk_bufring_recycle(urk_bufring_t *br, const uint16_t *bids, uint32_t n)
     for (i = 0; i < n; i++)
         give_back(br, bids[i], &queued);
     if (queued)
-        io_uring_buf_ring_advance(br->br, queued);
+        advance(br, queued);
     br->held -= n;
     br->ring->stats.bufs_out -= n;
     return (int)n;
 }
 
 /* ---- completion conversion ---- */
+
+/* A bundle (only a bundled recv puts more than one buffer's size in one
+ * completion of a plain group): the buffers after `first` are the entries
+ * that followed it in ring order. An entry is overwritten only once the tail
+ * has run a whole ring past it, which needs the buffers the kernel took after
+ * it converted and given back first; completions come in the order the
+ * kernel took their buffers (it commits entries and posts the completion
+ * together), so these entries are intact. Each is still checked (the
+ * kernel's, added at exactly that position), so a bundle is never extended
+ * over a buffer the kernel may still fill; one that fails stops the bundle
+ * short and counts in bundle_broken (never seen). Marks the buffers after
+ * `first` held, chained through bundle_next; the caller takes `first`.
+ * Returns the bytes covered. */
+static uint32_t take_bundle(urk_bufring_t *br, uint32_t first, uint32_t len)
+{
+    uint32_t n = (len + br->size - 1) / br->size;
+    uint32_t pos = br->bid_pos[first], prev = first, k;
+    for (k = 1; k < n; k++) {
+        uint32_t bid = br->slot_bid[(pos + k) & br->mask];
+        if (!br->in_kernel[bid] || br->bid_pos[bid] != pos + k || bid == first)
+            break;
+        br->in_kernel[bid] = 0;
+        br->available--;
+        br->refs[bid]++;
+        br->held++;
+        br->ring->stats.bufs_out++;
+        br->bundle_next[prev] = (uint16_t)bid;
+        prev = bid;
+    }
+    br->bundles++;
+    br->bundle_bufs += k;
+    if (k < n) {
+        br->bundle_broken++;
+        return k * br->size;
+    }
+    return len;
+}
 
 /* The ring's hook: out already holds the plain fields. */
 static void buf_on_cqe(urk_ring_t *ring, const struct io_uring_cqe *cqe, urk_cqe_t *out)
@@ -289,17 +343,20 @@ static void buf_on_cqe(urk_ring_t *ring, const struct io_uring_cqe *cqe, urk_cqe
         /* A buffer without data (EOF, error) goes straight back. */
         int queued = 0;
         if (give_back(br, bid, &queued))
-            io_uring_buf_ring_advance(br->br, queued);
+            advance(br, queued);
         out->flags &= ~(uint32_t)URK_CQE_F_BUFFER;
         goto done;
     }
+    uint32_t len = (uint32_t)cqe->res;
+    if (!br->inc_off && len > br->size)
+        len = take_bundle(br, bid, len);
     if (br->inc_off)
         br->inc_off[bid] += (uint32_t)cqe->res;
     br->refs[bid]++;
     br->held++;
     ring->stats.bufs_out++;
     out->buf = br->base + (size_t)bid * br->size + off;
-    out->buf_len = (uint32_t)cqe->res;
+    out->buf_len = len;
     out->buf_id = (uint16_t)bid;
     out->buf_group = br->group;
 done:
@@ -436,7 +493,7 @@ uint32_t urk__bufring_reclaim(urk_bufring_t *br)
         give_back(br, bid, &queued);
     }
     if (queued)
-        io_uring_buf_ring_advance(br->br, queued);
+        advance(br, queued);
     br->held -= n;
     br->ring->stats.bufs_out -= n;
     return n;

@@ -69,8 +69,8 @@ int urk_prep_accept_multishot(urk_ring_t *ring, int listen_fd, uint64_t user_dat
     return 0;
 }
 
-int urk_prep_recv_multishot(urk_ring_t *ring, int fd, uint16_t group_id,
-                            uint64_t user_data, uint32_t flags)
+static int prep_recv_multishot(urk_ring_t *ring, int fd, uint16_t group_id,
+                               uint64_t user_data, uint32_t flags, int bundle)
 {
     struct io_uring_sqe *sqe;
     if (!ring)
@@ -82,14 +82,25 @@ int urk_prep_recv_multishot(urk_ring_t *ring, int fd, uint16_t group_id,
     int trc = urk__ring_issuer_check(ring);
     if (trc)
         return trc;
-    if (!urk__bufring_find(ring, group_id))
+    urk_bufring_t *br = urk__bufring_find(ring, group_id);
+    if (!br)
         return -ENOENT;
     /* A bundle completion covers several buffers taken in ring order, but a
      * urk_cqe_t names one buffer: converting it would point buf_len bytes
      * past the first buffer's end and lose the others to the kernel. Until
      * the completion format can describe it, bundles are refused on every
-     * kernel (they are off by default anyway: bundles have had kernel bugs). */
+     * kernel (they are off by default anyway: bundles have had kernel bugs).
+     * The engine arms them through urk__prep_recv_multishot_bundle. */
     if (flags & URK_RECV_BUNDLE)
+        return -URK_ENOTSUP;
+    /* Bundles are not combined with incremental consumption: a bundle's
+     * completion names its first buffer only, which in INC mode may be a
+     * partly used one (data at an offset) while IORING_CQE_F_BUF_MORE would
+     * speak for its last one, so where each buffer's data starts and which
+     * buffer the kernel keeps could not be told from the completion alone
+     * (and the pairing has had kernel ordering bugs). INC groups get plain
+     * multishot recvs. */
+    if (bundle && br->inc_off)
         return -URK_ENOTSUP;
     /* A CQE names the buffer id, not its group. While the ring has had one
      * group only, that group is implied; once two co-exist each recv records
@@ -112,9 +123,23 @@ int urk_prep_recv_multishot(urk_ring_t *ring, int fd, uint16_t group_id,
     }
     io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
     sqe->buf_group = group_id;
+    if (bundle)
+        sqe->ioprio |= IORING_RECVSEND_BUNDLE;
     finish(sqe, user_data, flags);
     sqe->flags |= IOSQE_BUFFER_SELECT; /* after finish(), which sets flags */
     return 0;
+}
+
+int urk_prep_recv_multishot(urk_ring_t *ring, int fd, uint16_t group_id,
+                            uint64_t user_data, uint32_t flags)
+{
+    return prep_recv_multishot(ring, fd, group_id, user_data, flags, 0);
+}
+
+int urk__prep_recv_multishot_bundle(urk_ring_t *ring, int fd, uint16_t group_id,
+                                    uint64_t user_data)
+{
+    return prep_recv_multishot(ring, fd, group_id, user_data, 0, 1);
 }
 
 int urk_prep_recv(urk_ring_t *ring, int fd, void *buf, uint32_t len,

@@ -70,6 +70,21 @@ struct urk_bufring {
     uint16_t *refs;       /* per bid: pieces the caller holds */
     uint8_t *in_kernel;   /* per bid: kernel still owns it */
     uint32_t *inc_off;    /* per bid consumed offset (URK_BUFRING_INC) */
+    /* Ring order, for bundles. The kernel takes entries from the head in
+     * ring order, and entries are added at the tail in whatever order
+     * buffers come back, so "consecutive" means consecutive ENTRIES, not
+     * consecutive ids. `pub` counts entries ever added (the tail, unwrapped);
+     * slot_bid maps an entry (position & mask) to the id written there and
+     * bid_pos an id to the unwrapped position it was last added at, so an
+     * entry overwritten since can be told apart. */
+    uint32_t pub;
+    uint16_t *slot_bid;   /* per ring entry */
+    uint32_t *bid_pos;    /* per bid */
+    uint16_t *bundle_next; /* per held bid: the next buffer of its bundle */
+    uint64_t bundles;      /* completions that covered several buffers */
+    uint64_t bundle_bufs;  /* buffers those covered */
+    uint64_t bundle_broken; /* bundles cut short: an entry was overwritten
+                              (never expected; see buf_on_cqe) */
 };
 
 /* ---- ring.c ---- */
@@ -114,6 +129,14 @@ uint32_t urk__ring_cq_ready(const urk_ring_t *ring);
 
 /* read(2) on fd (an eventfd the engine waits on through the ring). */
 int urk__prep_read(urk_ring_t *ring, int fd, void *buf, uint32_t len, uint64_t user_data);
+/* A multishot recv with IORING_RECVSEND_BUNDLE on group_id: one completion
+ * may cover several buffers (see urk__bufring_bundle_count). The caller
+ * checks URK_CAP_RECV_BUNDLE first (the kernel would refuse the op).
+ * -URK_ENOTSUP on an URK_BUFRING_INC group: bundles and incremental
+ * consumption are not combined (see ops.c); arm a plain multishot recv
+ * there. Otherwise as urk_prep_recv_multishot with flags 0. */
+int urk__prep_recv_multishot_bundle(urk_ring_t *ring, int fd, uint16_t group_id,
+                                    uint64_t user_data);
 /* One-shot poll(2) for poll_mask (POLLIN ...) on fd. */
 int urk__prep_poll(urk_ring_t *ring, int fd, uint32_t poll_mask, uint64_t user_data);
 /* Cancels every request in flight on the ring (IORING_ASYNC_CANCEL_ANY). */
@@ -146,6 +169,25 @@ int urk__prep_sockopt(urk_ring_t *ring, uint32_t idx, uint32_t cmd_op, int optna
                       uint32_t len, uint64_t user_data);
 
 /* ---- bufring.c ---- */
+
+/* A bundle completion: the kernel took `n` consecutive ring entries starting
+ * at the one holding the CQE's buffer id, filled each to its full size except
+ * possibly the last, and res is the total. The conversion marks every one
+ * held (one piece each, recycled one by one like any buffer) and sets buf to
+ * the first, buf_id to its id and buf_len to the bytes of the whole bundle,
+ * which is how a bundle is told from a single buffer: buf_len > size (a
+ * single buffer never holds more than its size). How many buffers a
+ * converted completion of br covers (1 for any plain one): */
+static inline uint32_t urk__bufring_bundle_count(const urk_bufring_t *br, uint32_t buf_len)
+{
+    return buf_len <= br->size ? 1 : (buf_len + br->size - 1) / br->size;
+}
+/* The buffer after bid in its bundle; valid for all but the last of a
+ * bundle, while bid is held (read it before recycling bid). */
+static inline uint16_t urk__bufring_bundle_next(const urk_bufring_t *br, uint16_t bid)
+{
+    return br->bundle_next[bid];
+}
 
 urk_bufring_t *urk__bufring_find(urk_ring_t *ring, uint16_t group);
 /* Takes back every piece the caller still holds (the engine at stop).
