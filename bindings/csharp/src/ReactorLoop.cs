@@ -101,11 +101,24 @@ namespace Urocket
         readonly NativeBlock[] reqBlock = new NativeBlock[MaxReqs];
         int nreq;
 
-        // Every PipeWriter block ever made on this loop (index = tag - 1), and
-        // the free ones. Freed only after the engine is destroyed.
+        // PipeWriter blocks by index (= tag - 1; null: a free slot), the
+        // free blocks kept for reuse (at most MaxFreeBlocks: the rest go back
+        // to the allocator, so a burst of slow downloaders does not pin its
+        // peak for good) and the free indexes. The rest are freed only after
+        // the engine is destroyed.
+        internal const int MaxFreeBlocks = 64; // 1 MiB per reactor
         readonly List<NativeBlock> blocks = new List<NativeBlock>();
         readonly Stack<NativeBlock> freeBlocks = new Stack<NativeBlock>();
+        readonly Stack<int> freeSlots = new Stack<int>();
         readonly object blockGate = new object();
+        int liveBlocks;
+
+        /// <summary>Blocks allocated now (in use or kept free), for tests.</summary>
+        internal int LiveBlocks { get { lock (blockGate) return liveBlocks; } }
+        /// <summary>Free blocks kept for reuse, for tests.</summary>
+        internal int FreeBlockCount { get { lock (blockGate) return freeBlocks.Count; } }
+        /// <summary>urk_send_batch calls made by this loop, for tests.</summary>
+        internal long SendBatchCalls;
 
         internal ReactorLoop(UrkServer server, Reactor reactor)
         {
@@ -320,8 +333,8 @@ namespace Urocket
                     break;
                 case UrkConst.URK_EV_SEND_DONE:
                     // Only PipeWriter blocks are sent with a completion (tag = block index + 1).
-                    if (ev->user != 0 && ev->user <= (ulong)blocks.Count)
-                        ReturnBlock(blocks[(int)(ev->user - 1)]);
+                    if (ev->user != 0)
+                        ReturnBlockByTag(ev->user);
                     if (conns.TryGetValue(ev->conn, out c))
                         c.OnSendDone(ev->res);
                     break;
@@ -427,6 +440,7 @@ namespace Urocket
                 return;
             int n = nreq;
             Native.urk_send_batch(Raw, reqs, (uint)n);
+            SendBatchCalls++;
             for (int i = 0; i < n; i++)
             {
                 int rc = reqs[i].result;
@@ -459,8 +473,13 @@ namespace Urocket
             {
                 if (freeBlocks.Count > 0)
                     return freeBlocks.Pop();
-                var b = new NativeBlock((byte*)NativeMemory.Alloc(BlockSize), BlockSize, blocks.Count);
-                blocks.Add(b);
+                int index = freeSlots.Count > 0 ? freeSlots.Pop() : blocks.Count;
+                var b = new NativeBlock((byte*)NativeMemory.Alloc(BlockSize), BlockSize, index);
+                if (index == blocks.Count)
+                    blocks.Add(b);
+                else
+                    blocks[index] = b;
+                liveBlocks++;
                 return b;
             }
         }
@@ -468,7 +487,29 @@ namespace Urocket
         internal void ReturnBlock(NativeBlock b)
         {
             lock (blockGate)
-                freeBlocks.Push(b);
+            {
+                if (freeBlocks.Count < MaxFreeBlocks)
+                {
+                    freeBlocks.Push(b);
+                    return;
+                }
+                // Nothing refers to it any more: the engine is done with it
+                // (SEND_DONE, or it was never queued) and the writer let go.
+                blocks[b.Index] = null;
+                freeSlots.Push(b.Index);
+                liveBlocks--;
+                b.Free();
+            }
+        }
+
+        void ReturnBlockByTag(ulong tag)
+        {
+            NativeBlock b = null;
+            lock (blockGate)
+                if (tag <= (ulong)blocks.Count)
+                    b = blocks[(int)(tag - 1)];
+            if (b != null)
+                ReturnBlock(b);
         }
 
         /// <summary>After the engine is destroyed (nothing can send from them).</summary>
@@ -477,9 +518,11 @@ namespace Urocket
             lock (blockGate)
             {
                 foreach (var b in blocks)
-                    b.Free();
+                    b?.Free();
                 blocks.Clear();
                 freeBlocks.Clear();
+                freeSlots.Clear();
+                liveBlocks = 0;
             }
             NativeMemory.Free(stage);
             NativeMemory.Free(reqs);

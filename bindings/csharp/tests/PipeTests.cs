@@ -3,6 +3,7 @@
 // with backpressure, AsStream.
 using System;
 using System.Buffers;
+using System.Collections.Generic;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -88,15 +89,20 @@ namespace Urocket.Tests
         public static void SlowReaderHoldsABoundedNumberOfBuffers()
         {
             // The reader examines everything but consumes nothing until the
-            // client has sent 1 MiB: receiving pauses at MaxHeldBuffers, the
-            // kernel keeps the rest, nothing is lost.
-            const int total = 1 << 20;
+            // client has sent 4 MiB: receiving pauses at MaxHeldBuffers, the
+            // kernel keeps the rest, nothing is lost. The pause is an async
+            // cancel of the multishot receive, so the kernel may fill more
+            // buffers before it takes effect (what TCP lets in meanwhile):
+            // PauseSlack bounds that, far below the ring's 1024 buffers that a
+            // receive that never paused would take.
+            const int total = 4 << 20;
+            const int maxHeld = 8;
             var held = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
             var go = new ManualResetEventSlim();
             var sum = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
             UrkServer server = null;
-            var opts = new ServerOptions { MaxHeldBuffers = 8 };
-            server = UrkServer.Start(new EngineOptions { Reactors = 1, BufCount = 64, BufSize = 4096 }, async c =>
+            var opts = new ServerOptions { MaxHeldBuffers = maxHeld };
+            server = UrkServer.Start(new EngineOptions { Reactors = 1, BufCount = 1024, BufSize = 4096 }, async c =>
             {
                 var input = c.Transport.Input;
                 long got = 0, check = 0;
@@ -105,7 +111,7 @@ namespace Urocket.Tests
                     var r = await input.ReadAsync();
                     if (!go.IsSet)
                     {
-                        if (r.Buffer.Length >= 8 * 4096 - 4096 || r.IsCompleted)
+                        if (r.Buffer.Length >= maxHeld * 4096 - 4096 || r.IsCompleted)
                         {
                             held.TrySetResult(server.Engine.Reactor(0).Stats.bufs_held);
                             await Task.Run(() => go.Wait(30000));
@@ -140,15 +146,84 @@ namespace Urocket.Tests
                     var st = server.Engine.Reactor(0).Stats;
                     Check.Equal(in1, st.bytes_in, "nothing received while paused");
                     Check.True(st.bytes_in < total, "the rest stays in the kernel: " + st.bytes_in);
-                    Check.True(st.bufs_held <= 64, "held buffers bounded by the ring: " + st.bufs_held);
+                    Check.True(st.bufs_held <= maxHeld + TestEnv.PauseSlack,
+                               "held buffers: " + st.bufs_held + " (MaxHeldBuffers " + maxHeld + " + slack " + TestEnv.PauseSlack + ")");
                     go.Set();
                     Check.True(sum.Task.Wait(30000), "reader got everything");
-                    Check.Equal(expect, sum.Task.Result, "checksum of 1 MiB");
+                    Check.Equal(expect, sum.Task.Result, "checksum of 4 MiB");
                     sender.Wait(20000);
                 }
                 TestEnv.AssertDrained(server.Engine);
             }
             finally { server.Dispose(); }
+        }
+
+        [Fact]
+        public static void FreeWriterBlocksAreBounded()
+        {
+            // Four clients that do not read yet each get 2 MiB flushed at once
+            // through the PipeWriter: 512 blocks of 16 KiB in flight. Once all is
+            // sent, the loop keeps at most MaxFreeBlocks of them for reuse and
+            // gives the rest back.
+            const int clients = 4, size = 2 << 20;
+            int finished = 0;
+            var all = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (var server = UrkServer.Start(new EngineOptions { Reactors = 1 }, async c =>
+            {
+                var one = new byte[1];
+                await c.ReadAsync(one);
+                var output = c.Transport.Output;
+                for (int off = 0; off < size; off += ReactorLoop.BlockSize)
+                {
+                    var span = output.GetSpan(ReactorLoop.BlockSize);
+                    for (int i = 0; i < ReactorLoop.BlockSize; i++)
+                        span[i] = (byte)(off + i + one[0]);
+                    output.Advance(ReactorLoop.BlockSize);
+                }
+                await output.FlushAsync();
+                await c.ReadAsync(one); // the client got everything
+                if (Interlocked.Increment(ref finished) == clients)
+                    all.TrySetResult(true);
+            }))
+            {
+                var socks = new List<Socket>();
+                try
+                {
+                    for (int k = 0; k < clients; k++)
+                    {
+                        var s = EchoTests.Connect(server.Port);
+                        socks.Add(s);
+                        s.Send(new[] { (byte)k });
+                    }
+                    var buf = new byte[64 * 1024];
+                    for (int k = 0; k < clients; k++)
+                    {
+                        int got = 0;
+                        while (got < size)
+                        {
+                            int n = socks[k].Receive(buf);
+                            Check.True(n > 0, "stream ended early");
+                            for (int i = 0; i < n; i++)
+                                if (buf[i] != (byte)(got + i + k))
+                                    Check.True(false, "byte " + (got + i) + " of client " + k);
+                            got += n;
+                        }
+                        socks[k].Send(new byte[] { 1 });
+                    }
+                    Check.True(all.Task.Wait(30000), "every handler finished");
+                    var loop = server.Loop(0);
+                    for (int i = 0; i < 100 && loop.LiveBlocks > ReactorLoop.MaxFreeBlocks; i++)
+                        Thread.Sleep(50); // the last SEND_DONE may still be on its way
+                    Check.True(loop.LiveBlocks <= ReactorLoop.MaxFreeBlocks,
+                               "writer blocks still allocated after the sends: " + loop.LiveBlocks);
+                }
+                finally
+                {
+                    foreach (var s in socks)
+                        s.Dispose();
+                }
+                TestEnv.AssertDrained(server.Engine);
+            }
         }
 
         [Fact]
