@@ -102,11 +102,15 @@ namespace Urocket
         int nreq;
 
         // PipeWriter blocks by index (= tag - 1; null: a free slot), the
-        // free blocks kept for reuse (at most MaxFreeBlocks: the rest go back
+        // free blocks kept for reuse and the free indexes. Free blocks beyond
+        // MaxFreeBlocks that stayed unused for a whole trim interval go back
         // to the allocator, so a burst of slow downloaders does not pin its
-        // peak for good) and the free indexes. The rest are freed only after
-        // the engine is destroyed.
+        // peak for good while a steady load (which reuses them) never pays an
+        // allocation. The rest are freed after the engine is destroyed.
         internal const int MaxFreeBlocks = 64; // 1 MiB per reactor
+        const long TrimIntervalMs = 1000;
+        int minFreeSinceTrim;
+        long nextTrim;
         readonly List<NativeBlock> blocks = new List<NativeBlock>();
         readonly Stack<NativeBlock> freeBlocks = new Stack<NativeBlock>();
         readonly Stack<int> freeSlots = new Stack<int>();
@@ -261,6 +265,7 @@ namespace Urocket
                     RunInbox();
                     FlushSends();
                     FlushReleases();
+                    TrimBlocks();
                     if (stopState == 2)
                         break;
                     if (stopState == 1 && (conns.Count == 0 || DateTime.UtcNow.Ticks >= drainDeadline))
@@ -472,7 +477,13 @@ namespace Urocket
             lock (blockGate)
             {
                 if (freeBlocks.Count > 0)
-                    return freeBlocks.Pop();
+                {
+                    var f = freeBlocks.Pop();
+                    if (freeBlocks.Count < minFreeSinceTrim)
+                        minFreeSinceTrim = freeBlocks.Count;
+                    return f;
+                }
+                minFreeSinceTrim = 0;
                 int index = freeSlots.Count > 0 ? freeSlots.Pop() : blocks.Count;
                 var b = new NativeBlock((byte*)NativeMemory.Alloc(BlockSize), BlockSize, index);
                 if (index == blocks.Count)
@@ -487,18 +498,32 @@ namespace Urocket
         internal void ReturnBlock(NativeBlock b)
         {
             lock (blockGate)
+                freeBlocks.Push(b);
+        }
+
+        /// <summary>On the loop, once per turn: at most once per interval, frees
+        /// the free blocks over MaxFreeBlocks that no rent needed during the
+        /// whole interval (the free list never went below them).</summary>
+        void TrimBlocks()
+        {
+            long now = Environment.TickCount64;
+            if (now < nextTrim)
+                return;
+            nextTrim = now + TrimIntervalMs;
+            lock (blockGate)
             {
-                if (freeBlocks.Count < MaxFreeBlocks)
+                int idle = Math.Min(minFreeSinceTrim, freeBlocks.Count - MaxFreeBlocks);
+                for (int i = 0; i < idle; i++)
                 {
-                    freeBlocks.Push(b);
-                    return;
+                    // Nothing refers to it any more: the engine is done with it
+                    // (SEND_DONE, or it was never queued) and the writer let go.
+                    var b = freeBlocks.Pop();
+                    blocks[b.Index] = null;
+                    freeSlots.Push(b.Index);
+                    liveBlocks--;
+                    b.Free();
                 }
-                // Nothing refers to it any more: the engine is done with it
-                // (SEND_DONE, or it was never queued) and the writer let go.
-                blocks[b.Index] = null;
-                freeSlots.Push(b.Index);
-                liveBlocks--;
-                b.Free();
+                minFreeSinceTrim = freeBlocks.Count;
             }
         }
 

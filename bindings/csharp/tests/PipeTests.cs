@@ -163,8 +163,8 @@ namespace Urocket.Tests
         {
             // Four clients that do not read yet each get 2 MiB flushed at once
             // through the PipeWriter: 512 blocks of 16 KiB in flight. Once all is
-            // sent, the loop keeps at most MaxFreeBlocks of them for reuse and
-            // gives the rest back.
+            // sent and they stay unused for a trim interval (1 s), the loop keeps
+            // at most MaxFreeBlocks of them for reuse and gives the rest back.
             const int clients = 4, size = 2 << 20;
             int finished = 0;
             var all = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -212,8 +212,8 @@ namespace Urocket.Tests
                     }
                     Check.True(all.Task.Wait(30000), "every handler finished");
                     var loop = server.Loop(0);
-                    for (int i = 0; i < 100 && loop.LiveBlocks > ReactorLoop.MaxFreeBlocks; i++)
-                        Thread.Sleep(50); // the last SEND_DONE may still be on its way
+                    for (int i = 0; i < 200 && loop.LiveBlocks > ReactorLoop.MaxFreeBlocks; i++)
+                        Thread.Sleep(50); // two trim intervals at most
                     Check.True(loop.LiveBlocks <= ReactorLoop.MaxFreeBlocks,
                                "writer blocks still allocated after the sends: " + loop.LiveBlocks);
                 }
