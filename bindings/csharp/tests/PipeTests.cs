@@ -89,13 +89,13 @@ namespace Urocket.Tests
         public static void SlowReaderHoldsABoundedNumberOfBuffers()
         {
             // The reader examines everything but consumes nothing until the
-            // client has sent 4 MiB: receiving pauses at MaxHeldBuffers, the
-            // kernel keeps the rest, nothing is lost. The pause is an async
-            // cancel of the multishot receive, so the kernel may fill more
-            // buffers before it takes effect (what TCP lets in meanwhile):
-            // PauseSlack bounds that, far below the ring's 1024 buffers that a
-            // receive that never paused would take.
-            const int total = 4 << 20;
+            // test says go: receiving pauses at MaxHeldBuffers, the kernel keeps
+            // the rest, nothing is lost. The client paces its first bytes (one
+            // 4 KiB chunk, then wait until the engine received it) so that what
+            // the pause can overshoot is what arrives while its cancel is on
+            // the way: TestEnv.PauseSlack. A receive that never paused would
+            // take a buffer per chunk until the client gives up (64 chunks).
+            const int total = 4 << 20, chunk = 4096;
             const int maxHeld = 8;
             var held = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
             var go = new ManualResetEventSlim();
@@ -137,17 +137,30 @@ namespace Urocket.Tests
                     new Random(13).NextBytes(payload);
                     long expect = 0;
                     foreach (byte b in payload) expect += b;
-                    var sender = Task.Run(() => s.Send(payload));
+                    var stats = server.Engine.Reactor(0);
+                    int sent = 0;
+                    while (sent < 64 * chunk)
+                    {
+                        s.Send(payload, sent, chunk, SocketFlags.None);
+                        sent += chunk;
+                        // Received (counted by the engine) or, for 2 s, not: paused.
+                        var until = DateTime.UtcNow.AddMilliseconds(2000);
+                        while (stats.Stats.bytes_in < (ulong)sent && DateTime.UtcNow < until)
+                            Thread.Sleep(1);
+                        if (stats.Stats.bytes_in < (ulong)sent)
+                            break;
+                    }
                     Check.True(held.Task.Wait(20000), "reader saw a full window");
                     // Receiving paused: what the kernel filled before the pause took
-                    // effect is held, the rest of the 1 MiB stays in the kernel.
-                    ulong in1 = server.Engine.Reactor(0).Stats.bytes_in;
+                    // effect is held, the rest stays in the kernel.
+                    ulong in1 = stats.Stats.bytes_in;
                     Thread.Sleep(300);
-                    var st = server.Engine.Reactor(0).Stats;
+                    var st = stats.Stats;
                     Check.Equal(in1, st.bytes_in, "nothing received while paused");
-                    Check.True(st.bytes_in < total, "the rest stays in the kernel: " + st.bytes_in);
+                    Check.True(st.bytes_in < (ulong)sent, "the last chunk stays in the kernel: " + st.bytes_in + " of " + sent);
                     Check.True(st.bufs_held <= maxHeld + TestEnv.PauseSlack,
                                "held buffers: " + st.bufs_held + " (MaxHeldBuffers " + maxHeld + " + slack " + TestEnv.PauseSlack + ")");
+                    var sender = Task.Run(() => s.Send(payload, sent, total - sent, SocketFlags.None));
                     go.Set();
                     Check.True(sum.Task.Wait(30000), "reader got everything");
                     Check.Equal(expect, sum.Task.Result, "checksum of 4 MiB");
