@@ -184,13 +184,24 @@ static class HttpServer
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
-        await using (var server = UrkServer.Start(
-            new EngineOptions
-            {
-                Host = host, Port = (ushort)port, Reactors = (uint)reactors,
-                Flags = sqpoll ? Urocket.Interop.UrkConst.URK_ENGINE_SQPOLL : 0,
-            },
-            pipelines ? ServePipe : Serve, new ServerOptions { UseReactorContext = !noContext }))
+        UrkServer started;
+        try
+        {
+            started = UrkServer.Start(
+                new EngineOptions
+                {
+                    Host = host, Port = (ushort)port, Reactors = (uint)reactors,
+                    Flags = sqpoll ? Urocket.Interop.UrkConst.URK_ENGINE_SQPOLL : 0,
+                },
+                pipelines ? ServePipe : Serve, new ServerOptions { UseReactorContext = !noContext });
+        }
+        catch (UrkException e)
+        {
+            // A bad address, a port in use, or SQPOLL refused by the kernel.
+            Console.Error.WriteLine("http_server: cannot serve on {0}:{1}{2}: {3}", host, port, sqpoll ? " with --sqpoll" : "", e.Message);
+            return 1;
+        }
+        await using (var server = started)
         {
             Console.WriteLine("listening on {0}:{1}", host.Contains(':') ? "[" + host + "]" : host, server.Port);
             await stop.Task;
