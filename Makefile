@@ -89,7 +89,7 @@ wheel: $(WHEEL_SO) $(PY_SRCS)
 DEB_PKGS := liburing-dev python3-cffi python3-pytest python3-hypothesis wrk nginx \
             python3-uvloop python3-matplotlib pkg-config clang libclang-rt-14-dev hyperfine \
             zlib1g-dev python3-setuptools python3-wheel python3-build python3-venv python3-pip mypy \
-            librust-tokio-dev strace
+            librust-tokio-dev strace unzip
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -191,10 +191,23 @@ $(NUGET_NATIVE): $(OBJS) shim/urocket.map
 	@if readelf -d $@ | grep NEEDED | grep -v -e 'libc\.so' -e 'ld-linux'; then \
 	    echo "$@ needs more than libc" >&2; rm -f $@; exit 1; fi
 
+# $(call check_nupkg,FILE,ENTRIES): fails, and deletes FILE (so the next make
+# packs again), unless the package lists every entry (unzip's zipinfo mode).
+define check_nupkg
+@command -v unzip >/dev/null || { echo "nuget: unzip not found (make deps) to check $(1)" >&2; exit 1; }
+@list=$$(unzip -Z1 $(1)) || { echo "nuget: $(1) is not a readable package" >&2; rm -f $(1); exit 1; }; \
+	for e in $(2); do printf '%s\n' "$$list" | grep -qxF "$$e" || \
+	  { echo "nuget: $(1) lacks $$e" >&2; rm -f $(1); exit 1; }; done; \
+	echo "nuget: $(notdir $(1)) holds $(2)"
+endef
+NUPKG_ENTRIES := lib/net8.0/Urocket.dll lib/net10.0/Urocket.dll runtimes/linux-x64/native/liburocket.so
+NUPKG_ASPNET_ENTRIES := lib/net10.0/Urocket.AspNetCore.dll
+
 $(NUPKG): $(NUGET_NATIVE) $(CS_SRCS)
 	rm -f $(BUILD)/nuget/Urocket.*.nupkg
 	cd $(CS_DIR) && $(DOTNET) pack src/Urocket.csproj -c Release $(CS_PROPS) -p:Version=$(VERSION) \
 	    -p:UrkNativeLib=$(abspath $(NUGET_NATIVE)) -o $(abspath $(BUILD))/nuget
+	$(call check_nupkg,$@,$(NUPKG_ENTRIES))
 
 # Urocket.AspNetCore (the Kestrel transport) depends on Urocket of the same version.
 NUPKG_ASPNET := $(BUILD)/nuget/Urocket.AspNetCore.$(VERSION).nupkg
@@ -204,6 +217,7 @@ $(NUPKG_ASPNET): $(NUPKG) $(CS_ASPNET_SRCS)
 	rm -f $(BUILD)/nuget/Urocket.AspNetCore.*.nupkg
 	cd $(CS_DIR) && $(DOTNET) pack aspnetcore/src/Urocket.AspNetCore.csproj -c Release $(CS_PROPS) -p:Version=$(VERSION) \
 	    -o $(abspath $(BUILD))/nuget
+	$(call check_nupkg,$@,$(NUPKG_ASPNET_ENTRIES))
 
 nuget: $(NUPKG) $(NUPKG_ASPNET)
 	@echo "nuget: $(NUPKG) $(NUPKG_ASPNET)"

@@ -92,8 +92,10 @@ namespace Urocket
         }
 
         /// <summary>Finds, loads and checks the library (see the class remarks);
-        /// returns its handle and path. Internal for the tests.</summary>
-        internal static (IntPtr Handle, string Path) Probe(string env, string baseDir, string hostDirs)
+        /// returns its handle and path. Internal for the tests, which may replace
+        /// the system search (systemLoad: a soname to a handle, or zero).</summary>
+        internal static (IntPtr Handle, string Path) Probe(string env, string baseDir, string hostDirs,
+                                                           Func<string, IntPtr> systemLoad = null)
         {
             var tried = new List<string>();
             if (!string.IsNullOrEmpty(env))
@@ -122,7 +124,12 @@ namespace Urocket
                     return (Check(h, f), f);
             foreach (var soname in new[] { "liburocket.so.0", "liburocket.so" })
             {
-                if (NativeLibrary.TryLoad(soname, out IntPtr h))
+                IntPtr h;
+                if (systemLoad != null)
+                    h = systemLoad(soname);
+                else if (!NativeLibrary.TryLoad(soname, out h))
+                    h = IntPtr.Zero;
+                if (h != IntPtr.Zero)
                     return (Check(h, soname + " (system search path)"), soname);
                 tried.Add(soname + " on the system search path (LD_LIBRARY_PATH, ld.so.cache, /lib, /usr/lib): not found");
             }

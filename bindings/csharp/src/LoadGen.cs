@@ -1,6 +1,9 @@
 using System;
 using System.Buffers;
 using System.Collections.Generic;
+using System.Net;
+using System.Threading;
+using System.Threading.Tasks;
 using Urocket.Interop;
 
 namespace Urocket
@@ -39,6 +42,44 @@ namespace Urocket
         /// <summary>Connections open spread over this time instead of all at
         /// once, so the load grows over it (whole milliseconds).</summary>
         public TimeSpan RampUp;
+
+        /// <summary><see cref="Host"/> and <see cref="Port"/> as one IPv4 or IPv6
+        /// endpoint (reads back what they hold; Host must be a numeric address).</summary>
+        public IPEndPoint EndPoint
+        {
+            get { return new IPEndPoint(IPAddress.Parse(Host), Port); }
+            set
+            {
+                if (value == null) throw new ArgumentNullException(nameof(value));
+                if (value.Port < 1 || value.Port > 65535)
+                    throw new ArgumentOutOfRangeException(nameof(value), value.Port, "EndPoint's port must be 1..65535");
+                Host = value.Address.ToString();
+                Port = (ushort)value.Port;
+            }
+        }
+
+        /// <summary><see cref="DurationMs"/> as a TimeSpan (whole milliseconds;
+        /// TimeSpan.Zero: until MaxRequests).</summary>
+        public TimeSpan Duration
+        {
+            get { return TimeSpan.FromMilliseconds(DurationMs); }
+            set { DurationMs = ToMs(value, nameof(Duration)); }
+        }
+
+        /// <summary><see cref="TimeoutMs"/> as a TimeSpan (whole milliseconds;
+        /// TimeSpan.Zero: the default, 5 s).</summary>
+        public TimeSpan Timeout
+        {
+            get { return TimeSpan.FromMilliseconds(TimeoutMs); }
+            set { TimeoutMs = ToMs(value, nameof(Timeout)); }
+        }
+
+        static ulong ToMs(TimeSpan t, string name)
+        {
+            if (t < TimeSpan.Zero)
+                throw new ArgumentOutOfRangeException(name, t, name + " must not be negative");
+            return (ulong)t.Ticks / TimeSpan.TicksPerMillisecond;
+        }
     }
 
     /// <summary>One kind of request of a scenario (urk_loadgen_request_t).</summary>
@@ -111,6 +152,14 @@ namespace Urocket
         public long LatencyP999Ns { get; }
         /// <summary>Sum of the recorded latencies (exact means of merged runs).</summary>
         public long LatencySumNs { get; }
+        /// <summary>Latencies as TimeSpans (100 ns resolution; the *Ns values are exact).</summary>
+        public TimeSpan LatencyMin => TimeSpan.FromTicks(LatencyMinNs / 100);
+        public TimeSpan LatencyMean => TimeSpan.FromTicks(LatencyMeanNs / 100);
+        public TimeSpan LatencyMax => TimeSpan.FromTicks(LatencyMaxNs / 100);
+        public TimeSpan LatencyP50 => TimeSpan.FromTicks(LatencyP50Ns / 100);
+        public TimeSpan LatencyP90 => TimeSpan.FromTicks(LatencyP90Ns / 100);
+        public TimeSpan LatencyP99 => TimeSpan.FromTicks(LatencyP99Ns / 100);
+        public TimeSpan LatencyP999 => TimeSpan.FromTicks(LatencyP999Ns / 100);
         /// <summary>Responses per second over the run.</summary>
         public double ResponsesPerSecond => Elapsed > TimeSpan.Zero ? Responses / Elapsed.TotalSeconds : 0;
     }
@@ -207,6 +256,34 @@ namespace Urocket
         /// <summary>Runs to completion on this thread (plus Threads-1 helpers).</summary>
         public void Run()
         { bool a = false; try { UrkException.Check(Native.urk_loadgen_run(Enter(ref a)), "urk_loadgen_run"); } finally { Exit(a); } }
+
+        /// <summary>Runs to completion on a thread-pool thread (plus Threads-1
+        /// helpers) and returns the totals. Cancelling <paramref name="cancellationToken"/>
+        /// stops the run early (as <see cref="Stop"/>) and the task completes with the
+        /// partial totals: it does not throw for a cancellation once the run has
+        /// started, so what ran is never lost (check the token to tell a stopped run
+        /// from a finished one). A token cancelled before the call throws
+        /// OperationCanceledException and nothing runs. A LoadGen runs once.</summary>
+        public Task<LoadGenResult> RunAsync(CancellationToken cancellationToken = default)
+        {
+            if (cancellationToken.IsCancellationRequested)
+                return Task.FromCanceled<LoadGenResult>(cancellationToken);
+            ObjectDisposedException.ThrowIf(IsClosed, this);
+            return Task.Run(() =>
+            {
+                // Stop only signals the running generator (an eventfd): safe from
+                // the token's thread, and a stop before the run starts ends it at once.
+                using (cancellationToken.UnsafeRegister(static s =>
+                {
+                    try { ((LoadGen)s).Stop(); }
+                    catch (ObjectDisposedException) { }
+                }, this))
+                {
+                    Run();
+                }
+                return GetResult();
+            }, CancellationToken.None);
+        }
 
         /// <summary>Ends a run early. Any thread.</summary>
         public void Stop()

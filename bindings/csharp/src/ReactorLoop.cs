@@ -101,11 +101,28 @@ namespace Urocket
         readonly NativeBlock[] reqBlock = new NativeBlock[MaxReqs];
         int nreq;
 
-        // Every PipeWriter block ever made on this loop (index = tag - 1), and
-        // the free ones. Freed only after the engine is destroyed.
+        // PipeWriter blocks by index (= tag - 1; null: a free slot), the
+        // free blocks kept for reuse and the free indexes. Free blocks beyond
+        // MaxFreeBlocks that stayed unused for a whole trim interval go back
+        // to the allocator, so a burst of slow downloaders does not pin its
+        // peak for good while a steady load (which reuses them) never pays an
+        // allocation. The rest are freed after the engine is destroyed.
+        internal const int MaxFreeBlocks = 64; // 1 MiB per reactor
+        const long TrimIntervalMs = 1000;
+        int minFreeSinceTrim;
+        long nextTrim;
         readonly List<NativeBlock> blocks = new List<NativeBlock>();
         readonly Stack<NativeBlock> freeBlocks = new Stack<NativeBlock>();
+        readonly Stack<int> freeSlots = new Stack<int>();
         readonly object blockGate = new object();
+        int liveBlocks;
+
+        /// <summary>Blocks allocated now (in use or kept free), for tests.</summary>
+        internal int LiveBlocks { get { lock (blockGate) return liveBlocks; } }
+        /// <summary>Free blocks kept for reuse, for tests.</summary>
+        internal int FreeBlockCount { get { lock (blockGate) return freeBlocks.Count; } }
+        /// <summary>urk_send_batch calls made by this loop, for tests.</summary>
+        internal long SendBatchCalls;
 
         internal ReactorLoop(UrkServer server, Reactor reactor)
         {
@@ -248,6 +265,7 @@ namespace Urocket
                     RunInbox();
                     FlushSends();
                     FlushReleases();
+                    TrimBlocks();
                     if (stopState == 2)
                         break;
                     if (stopState == 1 && (conns.Count == 0 || DateTime.UtcNow.Ticks >= drainDeadline))
@@ -320,8 +338,8 @@ namespace Urocket
                     break;
                 case UrkConst.URK_EV_SEND_DONE:
                     // Only PipeWriter blocks are sent with a completion (tag = block index + 1).
-                    if (ev->user != 0 && ev->user <= (ulong)blocks.Count)
-                        ReturnBlock(blocks[(int)(ev->user - 1)]);
+                    if (ev->user != 0)
+                        ReturnBlockByTag(ev->user);
                     if (conns.TryGetValue(ev->conn, out c))
                         c.OnSendDone(ev->res);
                     break;
@@ -427,6 +445,7 @@ namespace Urocket
                 return;
             int n = nreq;
             Native.urk_send_batch(Raw, reqs, (uint)n);
+            SendBatchCalls++;
             for (int i = 0; i < n; i++)
             {
                 int rc = reqs[i].result;
@@ -458,9 +477,20 @@ namespace Urocket
             lock (blockGate)
             {
                 if (freeBlocks.Count > 0)
-                    return freeBlocks.Pop();
-                var b = new NativeBlock((byte*)NativeMemory.Alloc(BlockSize), BlockSize, blocks.Count);
-                blocks.Add(b);
+                {
+                    var f = freeBlocks.Pop();
+                    if (freeBlocks.Count < minFreeSinceTrim)
+                        minFreeSinceTrim = freeBlocks.Count;
+                    return f;
+                }
+                minFreeSinceTrim = 0;
+                int index = freeSlots.Count > 0 ? freeSlots.Pop() : blocks.Count;
+                var b = new NativeBlock((byte*)NativeMemory.Alloc(BlockSize), BlockSize, index);
+                if (index == blocks.Count)
+                    blocks.Add(b);
+                else
+                    blocks[index] = b;
+                liveBlocks++;
                 return b;
             }
         }
@@ -471,15 +501,53 @@ namespace Urocket
                 freeBlocks.Push(b);
         }
 
+        /// <summary>On the loop, once per turn: at most once per interval, frees
+        /// the free blocks over MaxFreeBlocks that no rent needed during the
+        /// whole interval (the free list never went below them).</summary>
+        void TrimBlocks()
+        {
+            long now = Environment.TickCount64;
+            if (now < nextTrim)
+                return;
+            nextTrim = now + TrimIntervalMs;
+            lock (blockGate)
+            {
+                int idle = Math.Min(minFreeSinceTrim, freeBlocks.Count - MaxFreeBlocks);
+                for (int i = 0; i < idle; i++)
+                {
+                    // Nothing refers to it any more: the engine is done with it
+                    // (SEND_DONE, or it was never queued) and the writer let go.
+                    var b = freeBlocks.Pop();
+                    blocks[b.Index] = null;
+                    freeSlots.Push(b.Index);
+                    liveBlocks--;
+                    b.Free();
+                }
+                minFreeSinceTrim = freeBlocks.Count;
+            }
+        }
+
+        void ReturnBlockByTag(ulong tag)
+        {
+            NativeBlock b = null;
+            lock (blockGate)
+                if (tag <= (ulong)blocks.Count)
+                    b = blocks[(int)(tag - 1)];
+            if (b != null)
+                ReturnBlock(b);
+        }
+
         /// <summary>After the engine is destroyed (nothing can send from them).</summary>
         internal void FreeBlocks()
         {
             lock (blockGate)
             {
                 foreach (var b in blocks)
-                    b.Free();
+                    b?.Free();
                 blocks.Clear();
                 freeBlocks.Clear();
+                freeSlots.Clear();
+                liveBlocks = 0;
             }
             NativeMemory.Free(stage);
             NativeMemory.Free(reqs);

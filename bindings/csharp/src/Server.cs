@@ -108,6 +108,9 @@ namespace Urocket
         public Engine Engine { get { return engine; } }
         public int Port { get { return engine.Port; } }
         public int ReactorCount { get { return loops.Length; } }
+
+        /// <summary>Reactor i's loop, for tests.</summary>
+        internal ReactorLoop Loop(int i) { return loops[i]; }
         internal bool IsStopped { get { return Volatile.Read(ref stopped); } }
 
         /// <summary>Opens an outgoing connection from reactor `reactor` (-1:

@@ -147,15 +147,18 @@ namespace Urocket.Tests
         {
             const int writes = 200;
             var done = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
+            long batches = -1;
             UrkServer server = null;
             server = UrkServer.Start(new EngineOptions { Reactors = 1 }, async c =>
             {
                 var one = new byte[1];
                 await c.ReadAsync(one);
                 ulong before = server.Engine.Reactor(0).Stats.events;
+                long batchesBefore = Interlocked.Read(ref server.Loop(0).SendBatchCalls);
                 for (int i = 0; i < writes; i++)
                     await c.WriteAsync(new byte[] { (byte)i, (byte)(i >> 8) });
                 await c.FlushAsync();
+                batches = Interlocked.Read(ref server.Loop(0).SendBatchCalls) - batchesBefore;
                 await c.ReadAsync(one); // the client got everything
                 done.TrySetResult(server.Engine.Reactor(0).Stats.events - before);
             });
@@ -178,6 +181,7 @@ namespace Urocket.Tests
                     Check.True(done.Task.Wait(20000), "handler finished");
                     // Without staging there would be one SEND_DONE per write (200+).
                     Check.True(done.Task.Result < 10, "events during 200 writes: " + done.Task.Result);
+                    Check.Equal(1L, batches, "urk_send_batch calls for 200 writes of one turn");
                 }
                 TestEnv.AssertDrained(server.Engine);
             }

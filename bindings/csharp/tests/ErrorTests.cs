@@ -136,6 +136,59 @@ namespace Urocket.Tests
             }
         }
 
+        [Fact]
+        public static void SendPastTheLimitWouldBlockAndSendAfterCloseIsClosing()
+        {
+            // Raw reactor: with nothing polled, nothing queued drains, so the
+            // second send is over the 64 KiB limit for certain.
+            using (var engine = Engine.Create(new EngineOptions { Reactors = 1, SendLimit = 64 * 1024 }))
+            {
+                engine.Start();
+                var r = engine.Reactor(0);
+                using (var s = EchoTests.Connect(engine.Port))
+                {
+                    ulong id = PollFor(r, e => e.type == UrkConst.URK_EV_OPEN).conn;
+                    var half = new byte[48 * 1024];
+                    r.Send(id, half);
+                    var wb = Check.Throws<WouldBlockException>(() => r.Send(id, half), "a send past SendLimit");
+                    Check.Equal(Errno.EAGAIN, wb.Errno, "EAGAIN");
+                    Check.True(wb.Message.Contains("urk_send"), "names the call: " + wb.Message);
+                    // FORCE queues it anyway (the caller's promise to wait for WRITABLE).
+                    r.Send(id, half, 0, half.Length, UrkConst.URK_SEND_FORCE);
+                    r.Close(id);
+                    Check.Throws<ConnectionClosingException>(() => r.Send(id, new byte[] { 1 }), "a send after close");
+                    PollFor(r, e => e.type == UrkConst.URK_EV_CLOSED && e.conn == id);
+                }
+                engine.Stop(0);
+            }
+
+            // Server connection: WriteAsync after Close() (same turn, before the
+            // engine can report the close) throws ConnectionClosingException.
+            var result = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (var server = UrkServer.Start(new EngineOptions { Reactors = 1 }, async c =>
+            {
+                var one = new byte[1];
+                await c.ReadAsync(one);
+                c.Close();
+                try
+                {
+                    await c.WriteAsync(new byte[] { 2 });
+                    result.TrySetResult(null);
+                }
+                catch (Exception ex) { result.TrySetResult(ex); }
+            }))
+            {
+                using (var s = EchoTests.Connect(server.Port))
+                {
+                    s.Send(new byte[] { 1 });
+                    Check.True(result.Task.Wait(20000), "handler finished");
+                    Check.True(result.Task.Result is ConnectionClosingException, "WriteAsync after Close: " + result.Task.Result);
+                    Check.Equal(0, s.Receive(new byte[1]), "the peer sees FIN, not the late write");
+                }
+                TestEnv.AssertDrained(server.Engine);
+            }
+        }
+
         sealed class Nothing : NativeHandler { }
 
         [Fact]

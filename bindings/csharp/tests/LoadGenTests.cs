@@ -8,6 +8,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading;
+using System.Threading.Tasks;
 using Urocket.Interop;
 using Xunit;
 
@@ -103,6 +104,73 @@ namespace Urocket.Tests
         }
 
         static readonly byte[] Get = Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+
+        [Fact]
+        public static void TypedOptionsMirrorTheRawFields()
+        {
+            var o = new LoadGenOptions();
+            o.EndPoint = new IPEndPoint(IPAddress.IPv6Loopback, 8081);
+            Check.Equal("::1", o.Host, "Host from EndPoint");
+            Check.Equal((ushort)8081, o.Port, "Port from EndPoint");
+            o.Host = "127.0.0.2";
+            Check.Equal(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 8081), o.EndPoint, "EndPoint from Host and Port");
+            o.Duration = TimeSpan.FromSeconds(1.5);
+            Check.Equal(1500UL, o.DurationMs, "DurationMs");
+            o.TimeoutMs = 250;
+            Check.Equal(TimeSpan.FromMilliseconds(250), o.Timeout, "Timeout from TimeoutMs");
+            Check.Throws<ArgumentOutOfRangeException>(() => o.Duration = TimeSpan.FromSeconds(-1), "negative Duration");
+            Check.Throws<ArgumentOutOfRangeException>(() => o.EndPoint = new IPEndPoint(IPAddress.Loopback, 0), "port 0");
+            Check.Throws<ArgumentNullException>(() => o.EndPoint = null, "null EndPoint");
+        }
+
+        [Fact]
+        public static void RunAsyncCompletesAndCancellationReturnsThePartialTotals()
+        {
+            using (var server = new TinyHttpServer((req, seq) => 200))
+            {
+                var o = new LoadGenOptions
+                {
+                    EndPoint = new IPEndPoint(IPAddress.Loopback, server.Port),
+                    Request = Get, Connections = 2, MaxRequests = 300, Timeout = TimeSpan.FromSeconds(20),
+                };
+                using (var lg = LoadGen.Create(o))
+                {
+                    var t = lg.RunAsync();
+                    Check.True(t.Wait(60000), "a run that ends by itself");
+                    Check.Equal(300L, t.Result.Responses, "responses");
+                    Check.Equal(0L, t.Result.Errors, "errors");
+                    Check.True(t.Result.LatencyMax > TimeSpan.Zero && t.Result.LatencyP50 <= t.Result.LatencyMax, "latencies as TimeSpan");
+                }
+
+                // Ten minutes, cancelled once responses flow: the task completes
+                // with what ran (no exception), long before the duration.
+                o.MaxRequests = 0;
+                o.Duration = TimeSpan.FromMinutes(10);
+                using (var cts = new CancellationTokenSource())
+                using (var lg = LoadGen.Create(o))
+                {
+                    var t = lg.RunAsync(cts.Token);
+                    var deadline = DateTime.UtcNow.AddSeconds(30);
+                    while (lg.GetResult().Responses < 100 && DateTime.UtcNow < deadline)
+                        Thread.Sleep(20);
+                    Check.True(lg.GetResult().Responses >= 100, "responses flow");
+                    Check.True(!t.IsCompleted, "still running before the cancel");
+                    cts.Cancel();
+                    Check.True(t.Wait(30000), "the cancel stopped the run");
+                    Check.True(t.Status == TaskStatus.RanToCompletion, "completes, not cancelled: " + t.Status);
+                    Check.True(t.Result.Responses >= 100, "partial totals: " + t.Result.Responses);
+                    Check.True(t.Result.Elapsed < TimeSpan.FromMinutes(5), "stopped early: " + t.Result.Elapsed);
+                }
+
+                // A token cancelled before the call: nothing runs.
+                using (var lg = LoadGen.Create(o))
+                {
+                    var t = lg.RunAsync(new CancellationToken(true));
+                    Check.True(t.IsCanceled, "cancelled before the start");
+                    Check.Equal(0L, lg.GetResult().Requests, "nothing sent");
+                }
+            }
+        }
 
         [Fact]
         public static void StatusCountsOfAlternating200And404()

@@ -3,6 +3,7 @@
 // with backpressure, AsStream.
 using System;
 using System.Buffers;
+using System.Collections.Generic;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -88,15 +89,20 @@ namespace Urocket.Tests
         public static void SlowReaderHoldsABoundedNumberOfBuffers()
         {
             // The reader examines everything but consumes nothing until the
-            // client has sent 1 MiB: receiving pauses at MaxHeldBuffers, the
-            // kernel keeps the rest, nothing is lost.
-            const int total = 1 << 20;
+            // test says go: receiving pauses at MaxHeldBuffers, the kernel keeps
+            // the rest, nothing is lost. The client paces its first bytes (one
+            // 4 KiB chunk, then wait until the engine received it) so that what
+            // the pause can overshoot is what arrives while its cancel is on
+            // the way: TestEnv.PauseSlack. A receive that never paused would
+            // take a buffer per chunk until the client gives up (64 chunks).
+            const int total = 4 << 20, chunk = 4096;
+            const int maxHeld = 8;
             var held = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
             var go = new ManualResetEventSlim();
             var sum = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
             UrkServer server = null;
-            var opts = new ServerOptions { MaxHeldBuffers = 8 };
-            server = UrkServer.Start(new EngineOptions { Reactors = 1, BufCount = 64, BufSize = 4096 }, async c =>
+            var opts = new ServerOptions { MaxHeldBuffers = maxHeld };
+            server = UrkServer.Start(new EngineOptions { Reactors = 1, BufCount = 1024, BufSize = 4096 }, async c =>
             {
                 var input = c.Transport.Input;
                 long got = 0, check = 0;
@@ -105,7 +111,7 @@ namespace Urocket.Tests
                     var r = await input.ReadAsync();
                     if (!go.IsSet)
                     {
-                        if (r.Buffer.Length >= 8 * 4096 - 4096 || r.IsCompleted)
+                        if (r.Buffer.Length >= maxHeld * 4096 - 4096 || r.IsCompleted)
                         {
                             held.TrySetResult(server.Engine.Reactor(0).Stats.bufs_held);
                             await Task.Run(() => go.Wait(30000));
@@ -131,24 +137,106 @@ namespace Urocket.Tests
                     new Random(13).NextBytes(payload);
                     long expect = 0;
                     foreach (byte b in payload) expect += b;
-                    var sender = Task.Run(() => s.Send(payload));
+                    var stats = server.Engine.Reactor(0);
+                    int sent = 0;
+                    while (sent < 64 * chunk)
+                    {
+                        s.Send(payload, sent, chunk, SocketFlags.None);
+                        sent += chunk;
+                        // Received (counted by the engine) or, for 2 s, not: paused.
+                        var until = DateTime.UtcNow.AddMilliseconds(2000);
+                        while (stats.Stats.bytes_in < (ulong)sent && DateTime.UtcNow < until)
+                            Thread.Sleep(1);
+                        if (stats.Stats.bytes_in < (ulong)sent)
+                            break;
+                    }
                     Check.True(held.Task.Wait(20000), "reader saw a full window");
                     // Receiving paused: what the kernel filled before the pause took
-                    // effect is held, the rest of the 1 MiB stays in the kernel.
-                    ulong in1 = server.Engine.Reactor(0).Stats.bytes_in;
+                    // effect is held, the rest stays in the kernel.
+                    ulong in1 = stats.Stats.bytes_in;
                     Thread.Sleep(300);
-                    var st = server.Engine.Reactor(0).Stats;
+                    var st = stats.Stats;
                     Check.Equal(in1, st.bytes_in, "nothing received while paused");
-                    Check.True(st.bytes_in < total, "the rest stays in the kernel: " + st.bytes_in);
-                    Check.True(st.bufs_held <= 64, "held buffers bounded by the ring: " + st.bufs_held);
+                    Check.True(st.bytes_in < (ulong)sent, "the last chunk stays in the kernel: " + st.bytes_in + " of " + sent);
+                    Check.True(st.bufs_held <= maxHeld + TestEnv.PauseSlack,
+                               "held buffers: " + st.bufs_held + " (MaxHeldBuffers " + maxHeld + " + slack " + TestEnv.PauseSlack + ")");
+                    var sender = Task.Run(() => s.Send(payload, sent, total - sent, SocketFlags.None));
                     go.Set();
                     Check.True(sum.Task.Wait(30000), "reader got everything");
-                    Check.Equal(expect, sum.Task.Result, "checksum of 1 MiB");
+                    Check.Equal(expect, sum.Task.Result, "checksum of 4 MiB");
                     sender.Wait(20000);
                 }
                 TestEnv.AssertDrained(server.Engine);
             }
             finally { server.Dispose(); }
+        }
+
+        [Fact]
+        public static void FreeWriterBlocksAreBounded()
+        {
+            // Four clients that do not read yet each get 2 MiB flushed at once
+            // through the PipeWriter: 512 blocks of 16 KiB in flight. Once all is
+            // sent and they stay unused for a trim interval (1 s), the loop keeps
+            // at most MaxFreeBlocks of them for reuse and gives the rest back.
+            const int clients = 4, size = 2 << 20;
+            int finished = 0;
+            var all = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (var server = UrkServer.Start(new EngineOptions { Reactors = 1 }, async c =>
+            {
+                var one = new byte[1];
+                await c.ReadAsync(one);
+                var output = c.Transport.Output;
+                for (int off = 0; off < size; off += ReactorLoop.BlockSize)
+                {
+                    var span = output.GetSpan(ReactorLoop.BlockSize);
+                    for (int i = 0; i < ReactorLoop.BlockSize; i++)
+                        span[i] = (byte)(off + i + one[0]);
+                    output.Advance(ReactorLoop.BlockSize);
+                }
+                await output.FlushAsync();
+                await c.ReadAsync(one); // the client got everything
+                if (Interlocked.Increment(ref finished) == clients)
+                    all.TrySetResult(true);
+            }))
+            {
+                var socks = new List<Socket>();
+                try
+                {
+                    for (int k = 0; k < clients; k++)
+                    {
+                        var s = EchoTests.Connect(server.Port);
+                        socks.Add(s);
+                        s.Send(new[] { (byte)k });
+                    }
+                    var buf = new byte[64 * 1024];
+                    for (int k = 0; k < clients; k++)
+                    {
+                        int got = 0;
+                        while (got < size)
+                        {
+                            int n = socks[k].Receive(buf);
+                            Check.True(n > 0, "stream ended early");
+                            for (int i = 0; i < n; i++)
+                                if (buf[i] != (byte)(got + i + k))
+                                    Check.True(false, "byte " + (got + i) + " of client " + k);
+                            got += n;
+                        }
+                        socks[k].Send(new byte[] { 1 });
+                    }
+                    Check.True(all.Task.Wait(30000), "every handler finished");
+                    var loop = server.Loop(0);
+                    for (int i = 0; i < 200 && loop.LiveBlocks > ReactorLoop.MaxFreeBlocks; i++)
+                        Thread.Sleep(50); // two trim intervals at most
+                    Check.True(loop.LiveBlocks <= ReactorLoop.MaxFreeBlocks,
+                               "writer blocks still allocated after the sends: " + loop.LiveBlocks);
+                }
+                finally
+                {
+                    foreach (var s in socks)
+                        s.Dispose();
+                }
+                TestEnv.AssertDrained(server.Engine);
+            }
         }
 
         [Fact]

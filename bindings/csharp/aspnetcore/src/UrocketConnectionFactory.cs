@@ -47,7 +47,7 @@ public sealed class UrocketConnectionFactory : IConnectionFactory, IAsyncDisposa
                 BufCount = (uint)options.BufferCount,
                 BufSize = (uint)options.BufferSize,
                 MaxConns = (uint)options.MaxConnectionsPerReactor,
-                SendLimit = (uint)options.SendLimit,
+                SendLimit = options.EngineSendLimit(UrocketTransportOptions.DefaultSendLimit),
             }, null, new ServerOptions { UseReactorContext = false, MaxHeldBuffers = options.HeldBuffers() });
         }
     }

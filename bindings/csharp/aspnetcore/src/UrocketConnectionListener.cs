@@ -34,6 +34,10 @@ internal sealed class UrocketConnectionListener : IConnectionListener
     private long acceptedCount;
     private int disposed;
     private UrkReactorStatsTotals final;
+    private uint sendLimit;
+
+    /// <summary>The engine's per-connection send limit (bytes).</summary>
+    internal uint SendLimit => sendLimit;
 
     private UrocketConnectionListener(UrocketTransportOptions options, MemoryPool<byte> pool, ILogger logger)
     {
@@ -45,9 +49,10 @@ internal sealed class UrocketConnectionListener : IConnectionListener
 
     public EndPoint EndPoint { get; private set; }
 
-    internal static UrocketConnectionListener Bind(IPEndPoint endpoint, UrocketTransportOptions options, MemoryPool<byte> pool, ILogger logger)
+    internal static UrocketConnectionListener Bind(IPEndPoint endpoint, UrocketTransportOptions options, uint sendLimit,
+                                                   MemoryPool<byte> pool, ILogger logger)
     {
-        var l = new UrocketConnectionListener(options, pool, logger);
+        var l = new UrocketConnectionListener(options, pool, logger) { sendLimit = sendLimit };
         try
         {
             int port = l.Start(endpoint.Address, endpoint.Port, endpoint);
@@ -77,7 +82,7 @@ internal sealed class UrocketConnectionListener : IConnectionListener
             BufCount = (uint)options.BufferCount,
             BufSize = (uint)options.BufferSize,
             MaxConns = (uint)options.MaxConnectionsPerReactor,
-            SendLimit = (uint)options.SendLimit,
+            SendLimit = sendLimit,
             Flags = options.Sqpoll ? UrkConst.URK_ENGINE_SQPOLL : 0,
         };
         UrkServer server;

@@ -5,6 +5,7 @@ using System.Net;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -28,11 +29,18 @@ public sealed class UrocketTransportFactory : IConnectionListenerFactory, IConne
     private readonly UrocketTransportOptions options;
     private readonly ILogger logger;
     private readonly IMemoryPoolFactory<byte>? poolFactory;
+    private readonly IOptions<KestrelServerOptions>? kestrel;
     private readonly List<UrocketConnectionListener> listeners = new();
 
+    /// <param name="options">The transport's options.</param>
+    /// <param name="loggerFactory">Where the transport logs.</param>
+    /// <param name="poolFactory">Kestrel's memory pool factory.</param>
+    /// <param name="kestrel">Kestrel's options: unless <see cref="UrocketTransportOptions.SendLimit"/>
+    /// is set, their <c>Limits.MaxResponseBufferSize</c> is each connection's send limit.</param>
     public UrocketTransportFactory(IOptions<UrocketTransportOptions> options, ILoggerFactory? loggerFactory = null,
-                                   IMemoryPoolFactory<byte>? poolFactory = null)
+                                   IMemoryPoolFactory<byte>? poolFactory = null, IOptions<KestrelServerOptions>? kestrel = null)
     {
+        this.kestrel = kestrel;
         ArgumentNullException.ThrowIfNull(options);
         this.options = options.Value;
         this.options.Validate();
@@ -50,7 +58,9 @@ public sealed class UrocketTransportFactory : IConnectionListenerFactory, IConne
             throw new NotSupportedException($"uRocket binds IP endpoints only, not {endpoint.GetType().Name} '{endpoint}'");
         cancellationToken.ThrowIfCancellationRequested();
         MemoryPool<byte> pool = poolFactory?.Create() ?? MemoryPool<byte>.Shared;
-        var listener = UrocketConnectionListener.Bind(ip, options, pool, logger);
+        // Read at bind time: Kestrel's options are complete once it binds.
+        long? maxResponse = kestrel != null ? kestrel.Value.Limits.MaxResponseBufferSize : UrocketTransportOptions.DefaultSendLimit;
+        var listener = UrocketConnectionListener.Bind(ip, options, options.EngineSendLimit(maxResponse), pool, logger);
         lock (listeners)
             listeners.Add(listener);
         return new ValueTask<IConnectionListener>(listener);

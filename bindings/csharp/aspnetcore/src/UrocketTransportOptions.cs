@@ -26,15 +26,38 @@ public sealed class UrocketTransportOptions
     public int MaxConnectionsPerReactor { get; set; }
 
     /// <summary>Bytes received but not yet consumed by Kestrel after which the transport
-    /// stops receiving on the connection (like the Sockets transport's MaxReadBufferSize).
-    /// Counted in the engine's receive buffers: at least 16, at most a quarter of
-    /// <see cref="BufferCount"/> (so one connection cannot take a reactor's whole ring).
-    /// Default 1 MiB; null: that quarter.</summary>
-    public long? MaxReadBufferSize { get; set; } = 1024 * 1024;
+    /// stops receiving on the connection (like the Sockets transport's MaxReadBufferSize;
+    /// the kernel keeps the rest, and TCP flow control slows the sender). Counted in the
+    /// engine's receive buffers: at least 16, at most a quarter of <see cref="BufferCount"/>.
+    /// Default 64 KiB (16 buffers of 4 KiB): the receive buffers are shared by every
+    /// connection of a reactor (1024 of them by default), so a few uploads that Kestrel
+    /// does not read yet must not take the ring from everyone else. The pause takes effect
+    /// asynchronously: a connection can hold up to about 32 buffers more than this (what
+    /// the kernel filled before the pause reached it). null: a quarter of the ring.</summary>
+    public long? MaxReadBufferSize { get; set; } = 64 * 1024;
 
-    /// <summary>Bytes the engine queues per connection before a write waits for the peer
-    /// to drain them (backpressure); 0: the engine's default (4 MiB).</summary>
-    public int SendLimit { get; set; }
+    /// <summary>Bytes the engine queues per connection before Kestrel's <c>FlushAsync</c>
+    /// waits for the peer to drain them (backpressure). null (the default): Kestrel's
+    /// <c>Limits.MaxResponseBufferSize</c> (64 KiB unless configured; when that is null,
+    /// "unlimited", 4 GiB), which is what Kestrel's Sockets transport applies too, so a slow
+    /// downloader costs about that much memory per connection; for outgoing connections
+    /// (<see cref="UrocketConnectionFactory"/>), 64 KiB. 0: the engine's default (4 MiB).
+    /// One write is always accepted whole, so a connection can queue this plus one write.</summary>
+    public int? SendLimit { get; set; }
+
+    /// <summary>Kestrel's default <c>Limits.MaxResponseBufferSize</c>.</summary>
+    internal const int DefaultSendLimit = 64 * 1024;
+
+    /// <summary>The engine's send limit: the explicit <see cref="SendLimit"/>, else the
+    /// response buffer limit Kestrel is configured with.</summary>
+    internal uint EngineSendLimit(long? kestrelMaxResponseBufferSize)
+    {
+        if (SendLimit is int explicitLimit)
+            return (uint)explicitLimit; // 0: the engine's own default
+        if (kestrelMaxResponseBufferSize is not long k)
+            return uint.MaxValue; // Kestrel's "unlimited"
+        return (uint)Math.Clamp(k, 1, uint.MaxValue); // 0 in Kestrel: every write waits
+    }
 
     internal int HeldBuffers()
     {

@@ -38,6 +38,10 @@ public sealed class TestAppOptions
     public IPAddress? BindAddress { get; set; }
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
     public Action<KestrelServerOptions>? Kestrel { get; set; }
+#if HAVE_UROCKET
+    /// <summary>Applied after the tests' defaults (2 reactors).</summary>
+    public Action<UrocketTransportOptions>? Urocket { get; set; }
+#endif
 }
 
 /// <summary>
@@ -78,7 +82,11 @@ public sealed class TestApp : IAsyncDisposable
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
 #if HAVE_UROCKET
         if (transport == Transports.Urocket)
-            builder.WebHost.UseUrocket(o => o.Reactors = 2);
+            builder.WebHost.UseUrocket(o =>
+            {
+                o.Reactors = 2;
+                options.Urocket?.Invoke(o);
+            });
         else
 #endif
         if (transport != Transports.Sockets)
@@ -166,6 +174,44 @@ public sealed class TestApp : IAsyncDisposable
             }
         });
 
+        // {mib} MiB of BigPattern with Content-Length, written 64 KiB at a time (each write
+        // flushes, so the transport's backpressure paces the handler).
+        app.MapGet("/big/{mib:int}", async (HttpContext ctx, int mib) =>
+        {
+            long total = (long)mib << 20;
+            ctx.Response.ContentLength = total;
+            ctx.Response.ContentType = "application/octet-stream";
+            Interlocked.Increment(ref state.BigStarted);
+            var chunk = new byte[64 * 1024];
+            try
+            {
+                for (long off = 0; off < total; off += chunk.Length)
+                {
+                    BigPattern(off, chunk);
+                    await ctx.Response.Body.WriteAsync(chunk, ctx.RequestAborted);
+                    Interlocked.Add(ref state.BigBytes, chunk.Length);
+                }
+            }
+            catch (Exception e) { state.Record(e); }
+        });
+
+        // Answers once the test releases gate A, without reading the request body.
+        app.MapPost("/stall", async (HttpContext ctx) =>
+        {
+            Interlocked.Increment(ref state.Waiting);
+            state.WaitingChanged.Release();
+            try
+            {
+                await state.GateA.Task.WaitAsync(ctx.RequestAborted);
+                return Results.Text("released");
+            }
+            catch (Exception e)
+            {
+                state.Record(e);
+                return Results.Empty;
+            }
+        });
+
         // Held open until the test releases the gate or the request is aborted.
         app.MapGet("/wait", async (HttpContext ctx) =>
         {
@@ -183,6 +229,16 @@ public sealed class TestApp : IAsyncDisposable
                 return Results.Empty;
             }
         });
+    }
+
+    /// <summary>The content of /big at offset off (fills dst).</summary>
+    public static void BigPattern(long off, Span<byte> dst)
+    {
+        for (int i = 0; i < dst.Length; i++)
+        {
+            long x = off + i;
+            dst[i] = (byte)(x * 7 + (x >> 13));
+        }
     }
 
     /// <summary>The uRocket transport's counters (null on the Sockets transport).</summary>
@@ -238,6 +294,8 @@ public sealed class AppState
     public int TotalConnections;
     public int ConnectionClosedFired;
     public int Waiting;
+    public int BigStarted;
+    public long BigBytes;
     public readonly SemaphoreSlim WaitingChanged = new(0);
     public readonly TaskCompletionSource GateA = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public readonly TaskCompletionSource GateB = new(TaskCreationOptions.RunContinuationsAsynchronously);

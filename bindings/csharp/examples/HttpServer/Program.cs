@@ -2,7 +2,9 @@
 // every request (anything up to an empty line) gets the same response,
 // byte-identical to bench/servers/response.h; the requests that arrive in one
 // read (pipelining) are answered with one write.
-//   http_server [--host H] [--port P] [--reactors N] [--pipelines] [--no-context] [--alloc-report]
+//   http_server [--host H] [--port P] [--reactors N] [--sqpoll] [--pipelines] [--no-context] [--alloc-report]
+// --sqpoll: a kernel SQPOLL thread per reactor submits its requests
+// (URK_ENGINE_SQPOLL; costs a core while busy), as in the C example.
 // --pipelines: serve through conn.Transport (PipeReader over the engine's
 // buffers, PipeWriter blocks sent without a copy) instead of ReadAsync/WriteAsync.
 // --no-context: handlers and continuations on the thread pool
@@ -152,7 +154,8 @@ static class HttpServer
     {
         string host = "127.0.0.1";
         int port = 8080, reactors = 1;
-        bool pipelines = false, noContext = false;
+        bool pipelines = false, noContext = false, sqpoll = false;
+        const string usage = "usage: http_server [--host H] [--port P (0-65535)] [--reactors N (1-64)] [--sqpoll] [--pipelines] [--no-context] [--alloc-report]";
         for (int i = 0; i < args.Length; i++)
         {
             string v = i + 1 < args.Length ? args[i + 1] : null;
@@ -164,8 +167,13 @@ static class HttpServer
                 case "--alloc-report": allocReport = true; break;
                 case "--pipelines": pipelines = true; break;
                 case "--no-context": noContext = true; break;
+                case "--sqpoll": sqpoll = true; break;
+                case "--help" or "-h":
+                    Console.WriteLine(usage);
+                    return 0;
                 default:
-                    Console.Error.WriteLine("usage: http_server [--host H] [--port P (0-65535)] [--reactors N (1-64)] [--pipelines] [--no-context] [--alloc-report]");
+                    Console.Error.WriteLine("http_server: bad argument '{0}'", args[i]);
+                    Console.Error.WriteLine(usage);
                     return 2;
             }
         }
@@ -176,9 +184,24 @@ static class HttpServer
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
-        await using (var server = UrkServer.Start(
-            new EngineOptions { Host = host, Port = (ushort)port, Reactors = (uint)reactors },
-            pipelines ? ServePipe : Serve, new ServerOptions { UseReactorContext = !noContext }))
+        UrkServer started;
+        try
+        {
+            started = UrkServer.Start(
+                new EngineOptions
+                {
+                    Host = host, Port = (ushort)port, Reactors = (uint)reactors,
+                    Flags = sqpoll ? Urocket.Interop.UrkConst.URK_ENGINE_SQPOLL : 0,
+                },
+                pipelines ? ServePipe : Serve, new ServerOptions { UseReactorContext = !noContext });
+        }
+        catch (UrkException e)
+        {
+            // A bad address, a port in use, or SQPOLL refused by the kernel.
+            Console.Error.WriteLine("http_server: cannot serve on {0}:{1}{2}: {3}", host, port, sqpoll ? " with --sqpoll" : "", e.Message);
+            return 1;
+        }
+        await using (var server = started)
         {
             Console.WriteLine("listening on {0}:{1}", host.Contains(':') ? "[" + host + "]" : host, server.Port);
             await stop.Task;

@@ -38,7 +38,13 @@ def fail(p, lines, why):
 def main():
     server, response_h = sys.argv[1], sys.argv[2]
     expected = bench_response(response_h)
-    for mode in ([], ["--pipelines"], ["--no-context"], ["--pipelines", "--no-context"]):
+    # --help exits 0 and lists every switch (bench/dotnet_servers.py picks this
+    # binary for a variant only when its --help lists the variant's flag).
+    h = subprocess.run([server, "--help"], capture_output=True, timeout=30)
+    for flag in ("--sqpoll", "--pipelines", "--no-context", "--alloc-report"):
+        if h.returncode != 0 or flag.encode() not in h.stdout:
+            sys.exit("http_check: FAIL: --help (exit %d) does not list %s: %r" % (h.returncode, flag, h.stdout + h.stderr))
+    for mode in ([], ["--pipelines"], ["--no-context"], ["--pipelines", "--no-context"], ["--sqpoll"]):
         check(server, expected, mode)
 
 def check(server, expected, mode):
