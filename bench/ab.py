@@ -58,7 +58,6 @@ CONFIGS = [
     ("all-on", []),
     ("no-send-pool", ["--no-send-pool"]),
     ("no-recv-bundle", ["--no-recv-bundle"]),
-    ("direct-fd", ["--direct-fd"]),
 ]
 
 

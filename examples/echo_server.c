@@ -1,11 +1,9 @@
 /* echo_server - echoes every byte back, on the native engine.
  *
  *   echo_server [--host 127.0.0.1] [--port 7000] [--reactors 1] [--no-send-pool]
- *               [--no-recv-bundle] [--direct-fd]
+ *               [--no-recv-bundle]
  *
- * The --no-* switches turn engine features off, --direct-fd turns the opt-in
- * direct descriptors (URK_ENGINE_DIRECT_FD; process fds where the kernel
- * lacks them) on, for A/B runs (bench/ab.py).
+ * The --no-* switches turn engine features off, for A/B runs (bench/ab.py).
  * Prints "listening on HOST:PORT" and runs until SIGINT or SIGTERM. A client
  * that sends faster than it reads hits the per-connection send limit: the
  * server then stops echoing to it until it drains (URK_EV_WRITABLE), keeping
@@ -66,11 +64,9 @@ int main(int argc, char **argv)
             o.flags |= URK_ENGINE_NO_SEND_POOL;
         else if (!strcmp(argv[i], "--no-recv-bundle"))
             o.flags |= URK_ENGINE_NO_RECV_BUNDLE;
-        else if (!strcmp(argv[i], "--direct-fd"))
-            o.flags |= URK_ENGINE_DIRECT_FD;
         else {
             fprintf(stderr, "usage: %s [--host H] [--port P] [--reactors N] [--no-send-pool] "
-                            "[--no-recv-bundle] [--direct-fd]\n",
+                            "[--no-recv-bundle]\n",
                     argv[0]);
             return 2;
         }

@@ -3,10 +3,9 @@
  * ends with a blank line; no other parsing), keep-alive.
  *
  *   http_server [--host 127.0.0.1] [--port 8080] [--reactors 1] [--sqpoll] [--pin]
- *               [--no-send-pool] [--no-recv-bundle] [--direct-fd]
+ *               [--no-send-pool] [--no-recv-bundle]
  *
- * The --no-* switches turn engine features off, --direct-fd turns the opt-in
- * direct descriptors (URK_ENGINE_DIRECT_FD) on, for A/B runs (bench/ab.py).
+ * The --no-* switches turn engine features off, for A/B runs (bench/ab.py).
  * Prints "listening on HOST:PORT" and runs until SIGINT or SIGTERM. */
 #include <urocket.h>
 
@@ -64,7 +63,7 @@ static void usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s [--host H] [--port P] [--reactors N] [--sqpoll] [--pin]\n"
-            "          [--no-send-pool] [--no-recv-bundle] [--direct-fd]\n",
+            "          [--no-send-pool] [--no-recv-bundle]\n",
             prog);
     exit(2);
 }
@@ -91,8 +90,6 @@ int main(int argc, char **argv)
             o.flags |= URK_ENGINE_NO_SEND_POOL;
         else if (!strcmp(argv[i], "--no-recv-bundle"))
             o.flags |= URK_ENGINE_NO_RECV_BUNDLE;
-        else if (!strcmp(argv[i], "--direct-fd"))
-            o.flags |= URK_ENGINE_DIRECT_FD;
         else
             usage(argv[0]);
     }

@@ -3,7 +3,7 @@
 # header; tests/python/test_abi.py fails while this file is stale.
 """cffi declarations generated from the public header urocket.h."""
 
-HEADER_SHA256 = '03f7be4390078cea787c428aac59a71641cec27f251e52c1f33d502a119614f7'
+HEADER_SHA256 = 'a3bbacd61c3db6cabda54d1180f993069cc452d6d85581101603779ee56c0449'
 ABI_VERSION = 1
 
 # Every integer macro of the header, evaluated, in header order.
@@ -37,8 +37,7 @@ CONSTANTS = {
     'URK_CAP_EXT_ARG': 8192,
     'URK_CAP_CQE_SKIP': 16384,
     'URK_CAP_NODROP': 32768,
-    'URK_CAP_DIRECT_FD': 65536,
-    'URK_CAP_LAST': 65536,
+    'URK_CAP_LAST': 32768,
     'URK_RING_SQPOLL': 1,
     'URK_RING_NO_DEFER_TASKRUN': 2,
     'URK_RING_NO_REGISTER_FD': 4,
@@ -73,7 +72,6 @@ CONSTANTS = {
     'URK_ENGINE_NO_REGISTERED_RING': 256,
     'URK_ENGINE_NO_SEND_POOL': 512,
     'URK_ENGINE_NO_RECV_BUNDLE': 1024,
-    'URK_ENGINE_DIRECT_FD': 2048,
     'URK_EV_OPEN': 1,
     'URK_EV_DATA': 2,
     'URK_EV_WRITABLE': 3,
@@ -146,8 +144,7 @@ CDEF = r'''
 #define URK_CAP_EXT_ARG 8192
 #define URK_CAP_CQE_SKIP 16384
 #define URK_CAP_NODROP 32768
-#define URK_CAP_DIRECT_FD 65536
-#define URK_CAP_LAST 65536
+#define URK_CAP_LAST 32768
 #define URK_RING_SQPOLL 1
 #define URK_RING_NO_DEFER_TASKRUN 2
 #define URK_RING_NO_REGISTER_FD 4
@@ -182,7 +179,6 @@ CDEF = r'''
 #define URK_ENGINE_NO_REGISTERED_RING 256
 #define URK_ENGINE_NO_SEND_POOL 512
 #define URK_ENGINE_NO_RECV_BUNDLE 1024
-#define URK_ENGINE_DIRECT_FD 2048
 #define URK_EV_OPEN 1
 #define URK_EV_DATA 2
 #define URK_EV_WRITABLE 3

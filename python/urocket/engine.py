@@ -70,7 +70,6 @@ _ENGINE_FLAGS = {
     "no_registered_ring": _K["URK_ENGINE_NO_REGISTERED_RING"],
     "no_send_pool": _K["URK_ENGINE_NO_SEND_POOL"],
     "no_recv_bundle": _K["URK_ENGINE_NO_RECV_BUNDLE"],
-    "direct_fd": _K["URK_ENGINE_DIRECT_FD"],
 }
 
 ReactorStats = record_type("urk_reactor_stats_t", "ReactorStats",
@@ -492,9 +491,7 @@ class Engine(Handle):
     connection stays open for sending until close()), no_send_pool (send
     chunks malloc'd per send) and no_recv_bundle (one buffer per kernel
     receive completion; EV_DATA events look the same either way): these two
-    switch performance features off; direct_fd (opt-in: accepted TCP
-    connections live only in the reactors' io_uring file tables, no process
-    fd, where the kernel allows); no_registered_ring is accepted for 0.2
+    switch performance features off; no_registered_ring is accepted for 0.2
     compatibility and has no effect.
     """
 
@@ -513,13 +510,12 @@ class Engine(Handle):
                  no_msg_ring: bool = False, release_on_poll: bool = False,
                  no_defer_taskrun: bool = False, half_close: bool = False,
                  no_registered_ring: bool = False, no_send_pool: bool = False,
-                 no_recv_bundle: bool = False, direct_fd: bool = False) -> None:
+                 no_recv_bundle: bool = False) -> None:
         switches = {"sqpoll": sqpoll, "reuseport": reuseport, "no_listen": no_listen,
                     "least_conn": least_conn, "no_msg_ring": no_msg_ring,
                     "release_on_poll": release_on_poll, "no_defer_taskrun": no_defer_taskrun,
                     "half_close": half_close, "no_registered_ring": no_registered_ring,
-                    "no_send_pool": no_send_pool, "no_recv_bundle": no_recv_bundle,
-                    "direct_fd": direct_fd}
+                    "no_send_pool": no_send_pool, "no_recv_bundle": no_recv_bundle}
         flags = flags or 0
         for name, on in switches.items():
             if on:

@@ -91,9 +91,7 @@ URK_API const char *urk_err_name(int err);
 #define URK_CAP_EXT_ARG (1ull << 13)
 #define URK_CAP_CQE_SKIP (1ull << 14)
 #define URK_CAP_NODROP (1ull << 15)
-#define URK_CAP_DIRECT_FD (1ull << 16) /* 0.2: sparse file table, accept into
-                                         it, SO_PEERNAME via URING_CMD (6.7) */
-#define URK_CAP_LAST URK_CAP_DIRECT_FD
+#define URK_CAP_LAST URK_CAP_NODROP
 
 /* Probes the running kernel once (cached, thread-safe) and stores the
  * URK_CAP_* bitmask in *caps. -ENOSYS/-EPERM when io_uring is unavailable. */
@@ -390,15 +388,6 @@ typedef uint64_t urk_conn_t;
                                           URK_CAP_RECV_BUNDLE) one completion
                                           fills several buffers, still one
                                           URK_EV_DATA per buffer (0.2) */
-#define URK_ENGINE_DIRECT_FD (1u << 11) /* opt-in (0.2): accepted TCP
-                                          connections live only in their
-                                          reactor's io_uring file table (no
-                                          process fd) where the kernel has
-                                          URK_CAP_DIRECT_FD (and, with the
-                                          acceptor, URK_CAP_MSG_RING_FD);
-                                          else process fds. No call installs
-                                          a process fd: urk_conn_peer uses
-                                          the address read at accept. */
 
 typedef struct urk_engine_opts {
     uint32_t struct_size;
@@ -598,8 +587,6 @@ URK_API int urk_shutdown_write(urk_reactor_t *r, urk_conn_t conn);
  * tag) or URK_EV_CONNECT_FAILED follows. */
 URK_API int urk_reactor_connect(urk_reactor_t *r, const urk_addr_t *addr,
                                 uint64_t tag, urk_conn_t *out);
-/* The peer's address, kept from the open: no descriptor is installed for
- * it (URK_ENGINE_DIRECT_FD connections have none). */
 URK_API int urk_conn_peer(urk_reactor_t *r, urk_conn_t conn, urk_addr_t *out);
 /* A caller value kept with the connection and echoed in the `user` field of
  * its URK_EV_DATA, URK_EV_WRITABLE, URK_EV_EOF and URK_EV_CLOSED events. Starts as the

@@ -329,7 +329,6 @@ int main(void)
     printf("    \"URK_CAP_EXT_ARG\": %llu,\n", (unsigned long long)(URK_CAP_EXT_ARG));
     printf("    \"URK_CAP_CQE_SKIP\": %llu,\n", (unsigned long long)(URK_CAP_CQE_SKIP));
     printf("    \"URK_CAP_NODROP\": %llu,\n", (unsigned long long)(URK_CAP_NODROP));
-    printf("    \"URK_CAP_DIRECT_FD\": %llu,\n", (unsigned long long)(URK_CAP_DIRECT_FD));
     printf("    \"URK_CAP_LAST\": %llu,\n", (unsigned long long)(URK_CAP_LAST));
     printf("    \"URK_RING_SQPOLL\": %llu,\n", (unsigned long long)(URK_RING_SQPOLL));
     printf("    \"URK_RING_NO_DEFER_TASKRUN\": %llu,\n", (unsigned long long)(URK_RING_NO_DEFER_TASKRUN));
@@ -365,7 +364,6 @@ int main(void)
     printf("    \"URK_ENGINE_NO_REGISTERED_RING\": %llu,\n", (unsigned long long)(URK_ENGINE_NO_REGISTERED_RING));
     printf("    \"URK_ENGINE_NO_SEND_POOL\": %llu,\n", (unsigned long long)(URK_ENGINE_NO_SEND_POOL));
     printf("    \"URK_ENGINE_NO_RECV_BUNDLE\": %llu,\n", (unsigned long long)(URK_ENGINE_NO_RECV_BUNDLE));
-    printf("    \"URK_ENGINE_DIRECT_FD\": %llu,\n", (unsigned long long)(URK_ENGINE_DIRECT_FD));
     printf("    \"URK_EV_OPEN\": %llu,\n", (unsigned long long)(URK_EV_OPEN));
     printf("    \"URK_EV_DATA\": %llu,\n", (unsigned long long)(URK_EV_DATA));
     printf("    \"URK_EV_WRITABLE\": %llu,\n", (unsigned long long)(URK_EV_WRITABLE));

@@ -165,48 +165,6 @@ def test_echo_with_performance_features_on_and_off(switches):
         assert got == payloads
 
 
-def _sockets():
-    """Socket descriptors of this process (not the echo loop's epoll fd,
-    which its thread opens at a moment of its own)."""
-    n = 0
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            n += os.readlink("/proc/self/fd/" + name).startswith("socket:")
-        except OSError:
-            pass   # the listdir's own descriptor, gone
-    return n
-
-
-@pytest.mark.parametrize("reuseport", [False, True])
-def test_direct_fd_echo_without_a_process_fd_per_connection(reuseport):
-    """direct_fd: connections live in the reactors' io_uring file tables;
-    while 30 are open the process holds the clients' 30 descriptors only."""
-    if not {"direct_fd", "msg_ring_fd"} <= urocket.capabilities():
-        pytest.skip("kernel lacks direct descriptors")
-    payloads = [bytes([i]) * (1 + i * 997) for i in range(30)]
-    with urocket.Engine(reactors=2, direct_fd=True, reuseport=reuseport) as eng:
-        stop = threading.Event()
-        t = Thread(echo_loop, eng.reactors, stop)
-        t.start()
-        try:
-            base = _sockets()
-            socks = [socket.create_connection(("127.0.0.1", eng.port)) for _ in payloads]
-            try:
-                deadline = time.monotonic() + LIVENESS
-                while sum(r.stats().accepted for r in eng.reactors) < len(socks):
-                    assert time.monotonic() < deadline
-                    time.sleep(0.01)
-                assert _sockets() == base + len(socks)   # the clients' only
-            finally:
-                for s in socks:
-                    s.close()
-            got = echo_clients(("127.0.0.1", eng.port), payloads)
-        finally:
-            stop.set()
-            t.join()
-        assert got == payloads
-
-
 def test_echo_over_ipv6():
     with urocket.Engine("::1", reactors=1) as eng:
         stop = threading.Event()

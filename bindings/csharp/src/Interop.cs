@@ -53,8 +53,7 @@ namespace Urocket.Interop
         public const ulong URK_CAP_EXT_ARG = 8192;
         public const ulong URK_CAP_CQE_SKIP = 16384;
         public const ulong URK_CAP_NODROP = 32768;
-        public const ulong URK_CAP_DIRECT_FD = 65536;
-        public const ulong URK_CAP_LAST = 65536;
+        public const ulong URK_CAP_LAST = 32768;
         public const uint URK_RING_SQPOLL = 1;
         public const uint URK_RING_NO_DEFER_TASKRUN = 2;
         public const uint URK_RING_NO_REGISTER_FD = 4;
@@ -89,7 +88,6 @@ namespace Urocket.Interop
         public const uint URK_ENGINE_NO_REGISTERED_RING = 256;
         public const uint URK_ENGINE_NO_SEND_POOL = 512;
         public const uint URK_ENGINE_NO_RECV_BUNDLE = 1024;
-        public const uint URK_ENGINE_DIRECT_FD = 2048;
         public const int URK_EV_OPEN = 1;
         public const int URK_EV_DATA = 2;
         public const int URK_EV_WRITABLE = 3;

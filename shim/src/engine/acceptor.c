@@ -40,9 +40,6 @@ int urk__listen_socket(const urk_addr_t *addr, int backlog, int reuseport)
         goto fail;
     if (sa->sa_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    /* Accepted sockets inherit TCP_NODELAY from their listener on Linux:
-     * direct descriptors, which have no fd for setsockopt, rely on it. */
-    urk__set_nodelay(fd, sa->sa_family);
     if (bind(fd, sa, addr->len) != 0 || listen(fd, backlog) != 0)
         goto fail;
     return fd;
@@ -93,30 +90,6 @@ int urk__accept_backoff(int res, int *backoff_ms)
     return *backoff_ms;
 }
 
-static int acceptor_arm(urk_engine_t *e, urk_ring_t *ring)
-{
-    uint64_t ud = URK_UD(UD_ACCEPT, 0, 0);
-    return e->direct ? urk__prep_accept_direct(ring, e->listen_fd, ud)
-                     : urk_prep_accept_multishot(ring, e->listen_fd, ud, 0);
-}
-
-/* An accepted connection: a process fd, or (direct) a slot of our table. */
-static void acceptor_take(urk_engine_t *e, int32_t res, int stopping, uint8_t *woken)
-{
-    if (!e->direct) {
-        if (stopping)
-            close(res);
-        else
-            urk__hand_off(e, res, woken);
-    } else if (stopping) {
-        if (urk__prep_close_direct(e->acceptor_ring, (uint32_t)res,
-                                   URK_UD(UD_CLOSE_SRC, res, 0), URK_OP_SKIP_SUCCESS) != 0)
-            urk__ring_file_clear(e->acceptor_ring, (uint32_t)res);
-    } else {
-        urk__hand_off_direct(e, (uint32_t)res);
-    }
-}
-
 void *urk__acceptor_main(void *arg)
 {
     urk_engine_t *e = arg;
@@ -134,7 +107,7 @@ void *urk__acceptor_main(void *arg)
     if (urk__prep_read(ring, e->acceptor_wake_fd, &wake_buf, sizeof wake_buf,
                        URK_UD(UD_WAKE, 0, 0)) == 0)
         wake_armed = 1;
-    if (acceptor_arm(e, ring) == 0)
+    if (urk_prep_accept_multishot(ring, e->listen_fd, URK_UD(UD_ACCEPT, 0, 0), 0) == 0)
         accept_armed = 1;
 
     uint8_t *woken = e->woken; /* allocated by urk_engine_create */
@@ -149,7 +122,10 @@ void *urk__acceptor_main(void *arg)
             uint32_t kind = URK_UD_KIND(cq[i].user_data);
             if (kind == UD_ACCEPT) {
                 if (cq[i].res >= 0) {
-                    acceptor_take(e, cq[i].res, stopping, woken);
+                    if (stopping)
+                        close(cq[i].res);
+                    else
+                        urk__hand_off(e, cq[i].res, woken);
                 } else if (cq[i].res != -ECANCELED) {
                     URK_STAT_ADD_SHARED(e->st.accept_errors, 1);
                 }
@@ -166,7 +142,8 @@ void *urk__acceptor_main(void *arg)
                         if (urk_prep_timeout(ring, (uint64_t)pause_ms * 1000000ull, 0,
                                              URK_UD(UD_ACCEPT_BACKOFF, 0, 0), 0) == 0)
                             backoff_armed = 1;
-                    } else if (acceptor_arm(e, ring) == 0) {
+                    } else if (urk_prep_accept_multishot(ring, e->listen_fd,
+                                                         URK_UD(UD_ACCEPT, 0, 0), 0) == 0) {
                         accept_armed = 1;
                     }
                 } else {
@@ -174,7 +151,8 @@ void *urk__acceptor_main(void *arg)
                 }
             } else if (kind == UD_ACCEPT_BACKOFF) {
                 backoff_armed = 0;
-                if (!stopping && acceptor_arm(e, ring) == 0)
+                if (!stopping && urk_prep_accept_multishot(ring, e->listen_fd,
+                                                           URK_UD(UD_ACCEPT, 0, 0), 0) == 0)
                     accept_armed = 1;
             } else if (kind == UD_MSG_SENT) {
                 if (cq[i].res < 0) {
@@ -182,24 +160,8 @@ void *urk__acceptor_main(void *arg)
                      * fall back to its eventfd. */
                     urk__wake_fallback(e->reactors[URK_UD_GEN(cq[i].user_data)]);
                 }
-            } else if (kind == UD_MSG_FD) {
-                /* Only failures arrive (SKIP_SUCCESS): the reactor did not
-                 * get the connection (its table is full, its ring is gone).
-                 * The close linked behind it is cancelled: UD_CLOSE_SRC. */
-                URK_STAT_ADD_SHARED(e->st.accepted, (uint64_t)-1);
-                URK_STAT_ADD_SHARED(e->st.rejected, 1);
-                atomic_fetch_sub(&e->reactors[URK_UD_GEN(cq[i].user_data)]->fd_inflight, 1);
-            } else if (kind == UD_CLOSE_SRC) {
-                if (cq[i].res == -ECANCELED) {
-                    uint32_t idx = URK_UD_SLOT(cq[i].user_data);
-                    if (urk__prep_close_direct(ring, idx, URK_UD(UD_CLOSE_SRC, idx, 0),
-                                               URK_OP_SKIP_SUCCESS) != 0)
-                        urk__ring_file_clear(ring, idx);
-                }
             } else if (kind == UD_WAKE) {
                 wake_armed = 0;
-                if (e->direct)
-                    urk__hand_off_pending(e, atomic_load(&e->stop_requested));
                 if (atomic_load(&e->stop_requested) && !stopping) {
                     stopping = 1;
                     if (accept_armed)
@@ -214,8 +176,6 @@ void *urk__acceptor_main(void *arg)
                 }
             }
         }
-        if (e->direct && e->acc_npending && !stopping)
-            urk__hand_off_pending(e, 0); /* a reactor started, or no SQE was free */
         for (uint32_t r = 0; r < e->nreactors; r++)
             if (woken[r])
                 urk__wake_reactor(e, e->reactors[r]);

@@ -13,17 +13,11 @@ void urk__finish_if_done(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
     if (!c->close_sent) {
         /* Every op has posted its final completion: only now close the fd
          * (a multishot recv holds a file reference: liburing#1048). */
-        uint64_t ud = URK_UD(UD_CLOSE, s, c->gen);
-        int rc = c->fixed ? urk__prep_close_direct(r->ring, (uint32_t)c->fd, ud, 0)
-                          : urk_prep_close(r->ring, c->fd, ud, 0);
-        if (rc == 0) {
+        if (urk_prep_close(r->ring, c->fd, URK_UD(UD_CLOSE, s, c->gen), 0) == 0) {
             c->close_sent = 1;
             c->ops++;
         } else {
-            if (c->fixed)
-                urk__ring_file_clear(r->ring, (uint32_t)c->fd);
-            else
-                close(c->fd);
+            close(c->fd);
             c->close_sent = 1;
             urk__finish_if_done(r, s, c);
         }
@@ -37,11 +31,8 @@ void urk__finish_if_done(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
     URK_STAT_ADD(r->st.closed, 1);
     /* The last event (into the room reserved for it), then the slot goes:
      * the id is stale by the time the caller sees the event. */
-    /* A direct connection that closed before its OPEN went out was never
-     * seen by the caller: no CLOSED either. */
-    if (!c->opening)
-        urk__emit(r, id, connect_failed ? URK_EV_CONNECT_FAILED : URK_EV_CLOSED, reason, NULL, 0,
-                  0, user);
+    urk__emit(r, id, connect_failed ? URK_EV_CONNECT_FAILED : URK_EV_CLOSED, reason, NULL, 0, 0,
+              user);
     urk__slot_free(r, s);
 }
 
@@ -50,12 +41,7 @@ void urk__start_teardown(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
     if (c->teardown)
         return;
     c->teardown = 1;
-    if (c->ops && c->fixed) {
-        if (urk__prep_cancel_fixed(r->ring, (uint32_t)c->fd, URK_UD(UD_CANCEL, s, c->gen)) == 0)
-            c->ops++;
-        else
-            urk__ring_sync_cancel_fixed(r->ring, (uint32_t)c->fd); /* their CQEs follow */
-    } else if (c->ops) {
+    if (c->ops) {
         if (urk_prep_cancel_fd(r->ring, c->fd, URK_UD(UD_CANCEL, s, c->gen), URK_CANCEL_ALL) == 0)
             c->ops++;
         else
@@ -77,13 +63,8 @@ void urk__begin_close(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t 
     if (abort) {
         c->abort = 1;
         if (reason == 1) {
-            static const struct linger rst = {1, 0}; /* RST, as the caller asked */
-            if (!c->fixed)
-                setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &rst, sizeof rst);
-            else if (urk__prep_sockopt(r->ring, (uint32_t)c->fd, SOCKET_URING_OP_SETSOCKOPT,
-                                       SO_LINGER, (void *)(uintptr_t)&rst, sizeof rst,
-                                       URK_UD(UD_SOCKOPT, s, c->gen)) == 0)
-                c->ops++; /* before the close, which waits for every op */
+            struct linger lg = {1, 0}; /* RST, as the caller asked */
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         }
         urk__fail_queued(r, s, c, -ECANCELED);
         urk__start_teardown(r, s, c);

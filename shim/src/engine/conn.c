@@ -119,59 +119,6 @@ void urk__open_accepted(urk_reactor_t *r, int fd, const void *addr, uint32_t add
     urk__emit(r, urk__conn_id(r, s, c), URK_EV_OPEN, 0, c->peer, c->peer_len, 0, 0);
 }
 
-void urk__drop_file(urk_reactor_t *r, uint32_t idx)
-{
-    if (urk__prep_close_direct(r->ring, idx, URK_UD(UD_FILE_DROP, 0, 0), URK_OP_SKIP_SUCCESS) != 0)
-        urk__ring_file_clear(r->ring, idx);
-}
-
-/* OPEN goes out (and receiving starts) only once the peer's address is
- * known, so the event carries it as it does for a process fd. */
-static void announce(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
-{
-    c->opening = 0;
-    urk__arm_recv(r, s, c);
-    urk__emit(r, urk__conn_id(r, s, c), URK_EV_OPEN, 0, c->peer, c->peer_len, 0, 0);
-}
-
-void urk__open_direct(urk_reactor_t *r, uint32_t idx)
-{
-    uint32_t s;
-    int err;
-    urk_conn_slot_t *c = urk__slot_alloc(r, &s, &err);
-    if (!c) {
-        urk__drop_file(r, idx);
-        URK_STAT_ADD_SHARED(r->engine->st.rejected, 1);
-        return;
-    }
-    c->fd = (int32_t)idx;
-    c->fixed = 1;
-    c->state = CS_OPEN;
-    c->opening = 1;
-    URK_STAT_ADD(r->st.accepted, 1);
-    /* A direct socket has no fd for getpeername: ask the kernel through
-     * the ring. TCP_NODELAY needs nothing: the socket inherited it from
-     * the listener. */
-    if (urk__prep_sockopt(r->ring, idx, SOCKET_URING_OP_GETSOCKOPT, SO_PEERNAME, c->peer,
-                          r->engine->peer_len, URK_UD(UD_PEER, s, c->gen)) == 0) {
-        c->ops++;
-        return;
-    }
-    c->peer_len = 0; /* no SQE even after a flush: open without the address */
-    announce(r, s, c);
-}
-
-void urk__on_peer(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t res)
-{
-    c->ops--;
-    /* -ENOTCONN: the peer is already gone; the connection still opens (and
-     * its recv reports the end), as getpeername failing does for an fd. */
-    c->peer_len = res > 0 && (uint32_t)res <= sizeof c->peer ? (uint8_t)res : 0;
-    if (c->opening && c->state == CS_OPEN)
-        announce(r, s, c);
-    urk__finish_if_done(r, s, c);
-}
-
 void urk__on_connect(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t res)
 {
     c->ops--;

@@ -33,7 +33,7 @@ int urk_engine_opts_init(urk_engine_opts_t *o)
     (URK_ENGINE_SQPOLL | URK_ENGINE_REUSEPORT | URK_ENGINE_NO_LISTEN |            \
      URK_ENGINE_LEAST_CONN | URK_ENGINE_NO_MSG_RING | URK_ENGINE_RELEASE_ON_POLL | \
      URK_ENGINE_NO_DEFER_TASKRUN | URK_ENGINE_HALF_CLOSE | URK_ENGINE_NO_REGISTERED_RING |   \
-     URK_ENGINE_NO_SEND_POOL | URK_ENGINE_NO_RECV_BUNDLE | URK_ENGINE_DIRECT_FD)
+     URK_ENGINE_NO_SEND_POOL | URK_ENGINE_NO_RECV_BUNDLE)
 
 static int pow2(uint32_t v) { return v && !(v & (v - 1)); }
 
@@ -123,19 +123,6 @@ int urk_engine_create(const urk_engine_opts_t *opts_in, urk_engine_t **out)
     o.reactor_cpus = e->reactor_cpus;
     e->opts = o;
     urk_probe(&e->caps);
-    /* Direct descriptors: TCP listeners only (a Unix peer's name has no
-     * fixed length to ask SO_PEERNAME for); the acceptor passes them on
-     * with msg_ring, so that mode needs URK_CAP_MSG_RING_FD as well.
-     * Otherwise accepted connections are process fds, as before. */
-    int family = ((struct sockaddr *)addr.bytes)->sa_family;
-    if ((o.flags & URK_ENGINE_DIRECT_FD) && (e->caps & URK_CAP_DIRECT_FD) &&
-        !(o.flags & URK_ENGINE_NO_LISTEN) && (family == AF_INET || family == AF_INET6) &&
-        ((o.flags & URK_ENGINE_REUSEPORT) ||
-         ((e->caps & URK_CAP_MSG_RING_FD) && !(o.flags & URK_ENGINE_NO_MSG_RING)))) {
-        e->direct = 1;
-        e->peer_len = family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                         : sizeof(struct sockaddr_in);
-    }
 
     e->reactors = calloc(o.reactors, sizeof *e->reactors);
     e->woken = calloc(o.reactors, 1);
@@ -148,8 +135,6 @@ int urk_engine_create(const urk_engine_opts_t *opts_in, urk_engine_t **out)
         if (rc)
             goto fail;
         e->nreactors++;
-        if (!e->reactors[i]->files)
-            e->direct = 0; /* a table was refused: every reactor uses fds */
     }
 
     if (o.flags & URK_ENGINE_REUSEPORT) {
@@ -193,16 +178,6 @@ int urk_engine_create(const urk_engine_opts_t *opts_in, urk_engine_t **out)
         rc = urk_ring_create(&ro, &e->acceptor_ring);
         if (rc)
             goto fail;
-        if (e->direct) {
-            /* The acceptor's own table holds a connection only until it
-             * is passed on (or while no reactor runs yet). */
-            uint32_t n = e->reactors[0]->files < 4096 ? e->reactors[0]->files : 4096;
-            e->acc_pending = malloc(n * sizeof *e->acc_pending);
-            if (e->acc_pending && urk__ring_files_sparse(e->acceptor_ring, n) == 0)
-                e->acc_files = n;
-            else
-                e->direct = 0;
-        }
         e->acceptor_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (e->acceptor_wake_fd < 0) {
             rc = -errno;
@@ -332,7 +307,6 @@ void urk_engine_destroy(urk_engine_t *e)
         urk__reactor_destroy(e->reactors[i]);
     free(e->reactors);
     free(e->woken);
-    free(e->acc_pending);
     urk_ring_destroy(e->acceptor_ring);
     if (e->acceptor_wake_fd >= 0)
         close(e->acceptor_wake_fd);

@@ -27,18 +27,12 @@ enum urk_ud_kind {
     UD_SHUTDOWN,
     UD_CONNECT,
     UD_CANCEL,
-    UD_PEER,     /* getsockopt(SO_PEERNAME) on a direct descriptor */
-    UD_SOCKOPT,  /* setsockopt(SO_LINGER) on a direct descriptor */
     UD_WAKE,     /* read on the reactor's wake eventfd */
     UD_HANDOFF,  /* msg_ring from the acceptor: connections queued */
     UD_TIMER,    /* idle-timeout tick */
     UD_ACCEPT,   /* multishot accept (acceptor, or a REUSEPORT reactor) */
     UD_MSG_SENT, /* acceptor side of a msg_ring */
     UD_ACCEPT_BACKOFF,
-    UD_FD_IN,     /* a direct descriptor passed in by the acceptor's msg_ring */
-    UD_FILE_DROP, /* close of a direct descriptor nobody owns (res only) */
-    UD_MSG_FD,    /* acceptor: msg_ring passing a direct descriptor (slot: its index) */
-    UD_CLOSE_SRC, /* acceptor: close of its own slot after the pass (slot: index) */
 };
 #define URK_UD(kind, slot, gen) \
     (((uint64_t)(kind) << 56) | ((uint64_t)(slot) << 32) | (uint64_t)(gen))
@@ -112,8 +106,6 @@ typedef struct urk_conn_slot {
     uint8_t connect_failed; /* ends with URK_EV_CONNECT_FAILED, not CLOSED */
     uint8_t peer_len;
     uint8_t recv_paused;
-    uint8_t fixed;        /* fd is a slot of the reactor's file table */
-    uint8_t opening;      /* direct: OPEN waits for the peer's address */
     uint16_t ops;         /* ops whose final completion is outstanding */
     int32_t close_reason;
     uint32_t next_free;
@@ -161,10 +153,6 @@ struct urk_reactor {
     urk_spsc_t handoff;
     int listen_fd; /* REUSEPORT mode: this reactor's own listener, else -1 */
     int accept_armed, accept_backoff_ms;
-    uint32_t files;  /* slots of the ring's sparse file table; 0: none */
-    /* direct connections the acceptor picked this reactor for and that it
-     * has not opened yet (held, or a msg_ring on its way): LEAST_CONN */
-    _Atomic uint32_t fd_inflight;
 
     urk_conn_slot_t *slots;
     uint32_t nslots_max, nslots_used; /* high-water mark of touched slots */
@@ -247,14 +235,6 @@ struct urk_engine {
         _Atomic uint64_t accepted, accept_rearms, accept_errors, rejected;
     } st;
     uint8_t *woken; /* acceptor: reactors to wake after a batch */
-    /* URK_ENGINE_DIRECT_FD in effect: accepted connections are direct
-     * descriptors (slots of the reactors' file tables), never process fds. */
-    int direct;
-    uint32_t peer_len;   /* SO_PEERNAME length for the listener's family */
-    uint32_t acc_files;  /* acceptor's file table (direct, acceptor mode) */
-    uint64_t *acc_pending; /* acceptor: reactor << 32 | slot, waiting for the
-                            * reactor's ring to run */
-    uint32_t acc_npending;
 };
 
 static inline uint64_t urk__now_ms(void) { return urk__now_ns() / 1000000u; }
@@ -286,13 +266,6 @@ int urk__spsc_pop(urk_spsc_t *q, urk_handoff_t *item);
 uint32_t urk__handoff_queued(urk_reactor_t *r);
 /* Acceptor side: queue fd for a reactor; woken[i] marks reactors to wake. */
 void urk__hand_off(struct urk_engine *e, int fd, uint8_t *woken);
-/* Acceptor side, direct: passes slot idx of the acceptor's table to an
- * enabled reactor's table with msg_ring, then frees the acceptor's slot;
- * holds it while no reactor runs yet. */
-void urk__hand_off_direct(struct urk_engine *e, uint32_t idx);
-/* Acceptor side: retries the held slots (a reactor started) or, when
- * stopping, frees them. */
-void urk__hand_off_pending(struct urk_engine *e, int stopping);
 /* Acceptor side: one wake per batch (msg_ring, else the wake eventfd). */
 void urk__wake_reactor(struct urk_engine *e, urk_reactor_t *r);
 /* A msg_ring the reactor's ring refused: fall back to the eventfd. */
@@ -343,13 +316,6 @@ void urk__slot_free(urk_reactor_t *r, uint32_t s);
 int urk__conn_call(urk_reactor_t *r, urk_conn_t conn, uint32_t *s, urk_conn_slot_t **c);
 int urk__list_push(uint32_t **list, uint32_t *n, uint32_t max, uint32_t s);
 void urk__open_accepted(urk_reactor_t *r, int fd, const void *addr, uint32_t addr_len);
-/* A direct descriptor (slot idx of r's table) accepted by r or passed in:
- * OPEN follows once its peer's address is known. */
-void urk__open_direct(urk_reactor_t *r, uint32_t idx);
-/* Completion of the SO_PEERNAME request of urk__open_direct. */
-void urk__on_peer(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t res);
-/* Frees slot idx of r's file table that no connection owns. */
-void urk__drop_file(urk_reactor_t *r, uint32_t idx);
 void urk__on_connect(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c, int32_t res);
 
 /* ---- recv.c ---- */

@@ -102,8 +102,7 @@ static uint32_t pick_reactor(urk_engine_t *e)
         uint64_t best_n = UINT64_MAX;
         for (uint32_t i = 0; i < e->nreactors; i++) {
             uint64_t n = URK_STAT_GET(e->reactors[i]->st.live_conns) +
-                         urk__handoff_queued(e->reactors[i]) +
-                         atomic_load_explicit(&e->reactors[i]->fd_inflight, memory_order_relaxed);
+                         urk__handoff_queued(e->reactors[i]);
             if (n < best_n)
                 best = i, best_n = n;
         }
@@ -132,72 +131,6 @@ void urk__hand_off(urk_engine_t *e, int fd, uint8_t *woken)
     }
     close(fd); /* every reactor's queue is full */
     URK_STAT_ADD_SHARED(e->st.rejected, 1);
-}
-
-/* Direct: the connection is a slot of the acceptor's table. It goes to the
- * reactor pick_reactor names, as a process fd would: msg_ring puts the file
- * into a free slot of that reactor's table (the reactor's CQE, UD_FD_IN,
- * carries the slot and wakes it), and the close linked behind it frees
- * ours once the pass is done; both skip their CQE on success. Only an
- * enabled ring takes a file (-EBADFD before), so for a reactor that does
- * not run yet the slot is held, in order, and the reactor is kicked (a host
- * loop waiting on urk_reactor_fd polls, which enables its ring and wakes us
- * to pass what is held: urk__hand_off_pending). */
-static int pass_direct(urk_engine_t *e, uint32_t idx, urk_reactor_t *r)
-{
-    if (!atomic_load(&r->enabled) || atomic_load(&r->stopping))
-        return -EAGAIN;
-    if (urk__prep_msg_ring_fd(e->acceptor_ring, urk_ring_fd(r->ring), idx, URK_UD(UD_FD_IN, 0, 0),
-                              URK_UD(UD_MSG_FD, idx, r->index),
-                              URK_OP_LINK | URK_OP_SKIP_SUCCESS) != 0)
-        return -EBUSY;
-    if (urk__prep_close_direct(e->acceptor_ring, idx, URK_UD(UD_CLOSE_SRC, idx, 0),
-                               URK_OP_SKIP_SUCCESS) != 0) {
-        /* No SQE even after a flush, which submitted the pass (it took its
-         * own reference to the file at issue): free ours now. */
-        urk__ring_file_clear(e->acceptor_ring, idx);
-    }
-    return 0;
-}
-
-void urk__hand_off_direct(urk_engine_t *e, uint32_t idx)
-{
-    uint32_t i = pick_reactor(e);
-    if (e->acc_npending < e->acc_files) {
-        /* Behind anything held (order per reactor), then pass what can go. */
-        e->acc_pending[e->acc_npending++] = ((uint64_t)i << 32) | idx;
-        atomic_fetch_add(&e->reactors[i]->fd_inflight, 1);
-        URK_STAT_ADD_SHARED(e->st.accepted, 1);
-        urk__hand_off_pending(e, 0);
-        return;
-    }
-    if (urk__prep_close_direct(e->acceptor_ring, idx, URK_UD(UD_CLOSE_SRC, idx, 0),
-                               URK_OP_SKIP_SUCCESS) != 0)
-        urk__ring_file_clear(e->acceptor_ring, idx);
-    URK_STAT_ADD_SHARED(e->st.rejected, 1);
-}
-
-void urk__hand_off_pending(urk_engine_t *e, int stopping)
-{
-    uint64_t held = 0; /* reactors with an entry left: later ones wait too */
-    uint32_t kept = 0;
-    for (uint32_t k = 0; k < e->acc_npending; k++) {
-        uint64_t v = e->acc_pending[k];
-        uint32_t idx = (uint32_t)v, i = (uint32_t)(v >> 32);
-        urk_reactor_t *r = e->reactors[i];
-        if (stopping) {
-            urk__ring_file_clear(e->acceptor_ring, idx);
-            atomic_fetch_sub(&r->fd_inflight, 1);
-            continue;
-        }
-        if (!(held & (1ull << i)) && pass_direct(e, idx, r) == 0)
-            continue;
-        if (!(held & (1ull << i)) && !atomic_load(&r->enabled))
-            urk__reactor_kick(r); /* its host loop must poll to start it */
-        held |= 1ull << i;
-        e->acc_pending[kept++] = v;
-    }
-    e->acc_npending = kept;
 }
 
 void urk__wake_fallback(urk_reactor_t *r)

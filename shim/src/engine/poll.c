@@ -172,13 +172,9 @@ static void process_cqe(urk_reactor_t *r, const urk_cqe_t *cq)
     case UD_CONNECT:
         urk__on_connect(r, s, c, cq->res);
         break;
-    case UD_PEER:
-        urk__on_peer(r, s, c, cq->res);
-        break;
     case UD_CLOSE:
     case UD_SHUTDOWN:
     case UD_CANCEL:
-    case UD_SOCKOPT:
         c->ops--;
         urk__finish_if_done(r, s, c);
         break;

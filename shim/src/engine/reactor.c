@@ -7,7 +7,6 @@
 #include <semaphore.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 int urk__arm_wake(urk_reactor_t *r)
@@ -41,10 +40,7 @@ static void arm_accept(urk_reactor_t *r)
 {
     if (r->listen_fd < 0 || r->accept_armed || atomic_load(&r->stopping))
         return;
-    uint64_t ud = URK_UD(UD_ACCEPT, 0, 0);
-    int rc = r->engine->direct ? urk__prep_accept_direct(r->ring, r->listen_fd, ud)
-                               : urk_prep_accept_multishot(r->ring, r->listen_fd, ud, 0);
-    if (rc == 0) {
+    if (urk_prep_accept_multishot(r->ring, r->listen_fd, URK_UD(UD_ACCEPT, 0, 0), 0) == 0) {
         r->accept_armed = 1;
         r->ops_inflight++;
     }
@@ -81,13 +77,6 @@ static int take_ownership(urk_reactor_t *r, const void *self, int native_thread)
     arm_timer(r);
     arm_accept(r);
     atomic_store(&r->enabled, 1);
-    if (r->engine->direct && r->engine->acceptor_ring) {
-        /* The acceptor holds direct connections while no reactor runs (a
-         * descriptor can only be passed to an enabled ring): retry now. */
-        uint64_t one = 1;
-        ssize_t n = write(r->engine->acceptor_wake_fd, &one, sizeof one);
-        URK_UNUSED(n);
-    }
     return 0;
 }
 
@@ -110,10 +99,7 @@ static void on_accept(urk_reactor_t *r, const urk_cqe_t *cq)
         r->accept_armed = 0;
         r->ops_inflight--;
     }
-    if (cq->res >= 0 && r->engine->direct) {
-        URK_STAT_ADD_SHARED(r->engine->st.accepted, 1);
-        urk__open_direct(r, (uint32_t)cq->res);
-    } else if (cq->res >= 0) {
+    if (cq->res >= 0) {
         struct sockaddr_storage ss;
         ss.ss_family = AF_UNSPEC; /* no TCP_NODELAY if the peer is already gone */
         socklen_t len = sizeof ss;
@@ -161,19 +147,6 @@ void urk__reactor_op_done(urk_reactor_t *r, const urk_cqe_t *cq)
     case UD_ACCEPT_BACKOFF:
         r->ops_inflight--;
         arm_accept(r);
-        break;
-    case UD_FD_IN:
-        /* A direct connection from the acceptor; res is the slot of our
-         * table it went to. While stopping it is closed, as queued ones
-         * are (urk__handoff_close_all). */
-        URK_STAT_ADD(r->st.wakeups, 1);
-        atomic_fetch_sub(&r->fd_inflight, 1);
-        if (cq->res < 0)
-            break;
-        if (atomic_load(&r->stopping))
-            urk__drop_file(r, (uint32_t)cq->res);
-        else
-            urk__open_direct(r, (uint32_t)cq->res);
         break;
     default:
         break;
@@ -391,10 +364,8 @@ static void shutdown_direct(urk_reactor_t *r)
         urk_conn_slot_t *c = &r->slots[s];
         if (c->state == CS_FREE)
             continue;
-        if (!c->fixed) { /* a direct one closes with the ring's file table */
-            shutdown(c->fd, SHUT_RDWR);
-            close(c->fd);
-        }
+        shutdown(c->fd, SHUT_RDWR);
+        close(c->fd);
         c->ops = 0;
         urk__park_inflight(r, s, c); /* ring teardown ends the kernel's use */
         urk__slot_free(r, s);
@@ -507,18 +478,6 @@ int urk__reactor_create(struct urk_engine *e, uint32_t index, urk_reactor_t **ou
     rc = urk_bufring_create(r->ring, &bo, &r->bufs);
     if (rc)
         goto fail;
-    if (e->direct) {
-        /* A slot per connection, up to RLIMIT_NOFILE (the kernel's cap on a
-         * table; the same bound process fds have). Registered while the
-         * ring is disabled, so any thread may; a failure leaves the engine
-         * on process fds (urk_engine_create checks every reactor). */
-        struct rlimit rl;
-        uint32_t n = o->max_conns;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < n)
-            n = (uint32_t)rl.rlim_cur;
-        if (n && urk__ring_files_sparse(r->ring, n) == 0)
-            r->files = n;
-    }
 
     r->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -553,7 +512,7 @@ void urk__reactor_destroy(urk_reactor_t *r)
     urk__run_posts(r, 1); /* an engine destroyed without start */
     for (uint32_t s = 0; s < r->nslots_used; s++) {
         urk_conn_slot_t *c = &r->slots[s];
-        if (c->state != CS_FREE && c->fd >= 0 && !c->fixed)
+        if (c->state != CS_FREE && c->fd >= 0)
             close(c->fd);
     }
     /* The ring first: until it is gone the kernel may read queued chunks. */

@@ -17,8 +17,6 @@ void urk__arm_recv(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
                  ? urk__prep_recv_multishot_bundle(r->ring, c->fd, group, ud)
                  : urk_prep_recv_multishot(r->ring, c->fd, group, ud, 0);
     if (rc == 0) {
-        if (c->fixed)
-            urk__sqe_set_fixed(r->ring);
         c->recv_armed = 1;
         c->ops++;
     } else if (!c->listed) {

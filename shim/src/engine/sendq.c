@@ -19,8 +19,6 @@ void urk__submit_send(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
                                     (uint32_t)c->iov[0].iov_len, 0, ud, 0)
                     : urk_prep_sendv(r->ring, c->fd, (const urk_iovec_t *)c->iov, n, 0, ud, 0);
     if (rc == 0) {
-        if (c->fixed)
-            urk__sqe_set_fixed(r->ring);
         c->send_inflight = 1;
         c->ops++;
     } else if (!c->listed) {
@@ -206,8 +204,6 @@ int urk_shutdown_write(urk_reactor_t *r, urk_conn_t conn)
         rc = urk_prep_shutdown(r->ring, c->fd, SHUT_WR, URK_UD(UD_SHUTDOWN, s, c->gen), 0);
         if (rc)
             return rc;
-        if (c->fixed)
-            urk__sqe_set_fixed(r->ring);
         c->ops++;
         c->shut_wr = 2;
     }
@@ -219,11 +215,8 @@ void urk__send_fin(urk_reactor_t *r, uint32_t s, urk_conn_slot_t *c)
 {
     if (c->shut_wr != 1 || c->state != CS_OPEN || c->head || c->send_inflight)
         return;
-    if (urk_prep_shutdown(r->ring, c->fd, SHUT_WR, URK_UD(UD_SHUTDOWN, s, c->gen), 0) == 0) {
-        if (c->fixed)
-            urk__sqe_set_fixed(r->ring);
+    if (urk_prep_shutdown(r->ring, c->fd, SHUT_WR, URK_UD(UD_SHUTDOWN, s, c->gen), 0) == 0)
         c->ops++;
-    }
     c->shut_wr = 2;
 }
 

@@ -33,17 +33,6 @@
 #define IORING_CQE_BUFFER_SHIFT 16
 #endif
 
-/* Socket commands of IORING_OP_URING_CMD (6.7; SOL_SOCKET options only).
- * liburing 2.3's SQE has no level/optname/optval names: cmd_op is the low
- * half of `off`, level and optname the halves of `addr`, optlen is
- * `file_index` and optval `addr3` (the kernel UAPI's unions). */
-#ifndef SOCKET_URING_OP_GETSOCKOPT
-#define SOCKET_URING_OP_GETSOCKOPT 2
-#endif
-#ifndef SOCKET_URING_OP_SETSOCKOPT
-#define SOCKET_URING_OP_SETSOCKOPT 3
-#endif
-
 /* liburing's private struct io_uring.int_flags bit saying the ring fd is
  * registered (src/int_flags.h, INT_FLAG_REG_RING = 1 in 2.3 and later). We
  * clear it before io_uring_queue_exit on a thread that did not register it,

@@ -142,32 +142,6 @@ int urk__prep_poll(urk_ring_t *ring, int fd, uint32_t poll_mask, uint64_t user_d
 /* Cancels every request in flight on the ring (IORING_ASYNC_CANCEL_ANY). */
 int urk__prep_cancel_any(urk_ring_t *ring, uint64_t user_data);
 
-/* ---- fixed.c: direct descriptors (slots of the ring's file table) ---- */
-
-/* A sparse file table of n empty slots (before the ring is enabled, or on
- * the issuer). */
-int urk__ring_files_sparse(urk_ring_t *ring, uint32_t n);
-/* Empties slot idx at once (a synchronous close of a direct descriptor). */
-int urk__ring_file_clear(urk_ring_t *ring, uint32_t idx);
-/* Cancels every op on slot idx and waits for them (when no SQE is free). */
-int urk__ring_sync_cancel_fixed(urk_ring_t *ring, uint32_t idx);
-/* Marks the SQE queued last as naming a slot, not an fd (after a
- * successful urk_prep_send/sendv/recv_multishot/shutdown with the slot). */
-void urk__sqe_set_fixed(urk_ring_t *ring);
-/* Multishot accept whose connections go into free slots of the table
- * (IORING_FILE_INDEX_ALLOC): each CQE's res is the slot. */
-int urk__prep_accept_direct(urk_ring_t *ring, int listen_fd, uint64_t user_data);
-int urk__prep_close_direct(urk_ring_t *ring, uint32_t idx, uint64_t user_data, uint32_t flags);
-int urk__prep_cancel_fixed(urk_ring_t *ring, uint32_t idx, uint64_t user_data);
-/* Passes the file in slot src_idx to a free slot of the target ring's
- * table; flags: URK_OP_* (LINK, SKIP_SUCCESS). */
-int urk__prep_msg_ring_fd(urk_ring_t *ring, int target_ring_fd, uint32_t src_idx,
-                          uint64_t target_user_data, uint64_t user_data, uint32_t flags);
-/* getsockopt/setsockopt (SOCKET_URING_OP_*, SOL_SOCKET) on slot idx; val
- * must stay valid until the completion. A get completes with the length. */
-int urk__prep_sockopt(urk_ring_t *ring, uint32_t idx, uint32_t cmd_op, int optname, void *val,
-                      uint32_t len, uint64_t user_data);
-
 /* ---- bufring.c ---- */
 
 /* A bundle completion: the kernel took `n` consecutive ring entries starting
