@@ -189,6 +189,11 @@ internal sealed class UrocketConnectionListener : IConnectionListener
         var all = Task.WhenAll(Array.ConvertAll(ToArray(live.Keys), c => c.Finished));
         if (await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false) != all)
             logger.LogWarning("uRocket: {Count} connection(s) were not disposed by Kestrel; stopping the engine under them", live.Count);
+        // FinishAsync removes a finished connection in a continuation that may run after
+        // this one: remove them here, so the counts are exact once the listener is disposed.
+        foreach (var c in ToArray(live.Keys))
+            if (c.Finished.IsCompleted)
+                live.TryRemove(c, out _);
         await Task.Run(StopEngines).ConfigureAwait(false); // UrkServer.Stop joins the reactor threads
     }
 
