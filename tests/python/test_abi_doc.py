@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from urk_net import LIVENESS
+from urk_net import LIVENESS, free_port, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ABI_MD = os.path.join(ROOT, "abi.md")
@@ -50,12 +50,6 @@ def build(tmp_path, name, source):
     return str(exe)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Program:
     """Runs a built example with line-buffered stdout (it is killed by a
     signal, so a full stdio buffer would be lost) and collects its lines."""
@@ -83,12 +77,6 @@ class Program:
 
     def count(self, prefix):
         return sum(1 for ln in list(self.lines) if ln.startswith(prefix))
-
-    def wait_for(self, prefix, n):
-        deadline = time.monotonic() + LIVENESS
-        while self.count(prefix) < n and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.count(prefix)
 
     def stop(self):
         self.proc.send_signal(signal.SIGINT)
@@ -141,8 +129,8 @@ def test_host_loop_example_sees_every_event(tmp_path):
         assert results == [True] * n, [r for r in results if r is not True][:5]
         # Every connection's OPEN and CLOSED reached the handler, the probe
         # connection Program() made included, with no poll but on readiness.
-        assert prog.wait_for("open ", n + 1) == n + 1
-        assert prog.wait_for("closed ", n + 1) == n + 1
+        for what in ("open ", "closed "):
+            wait_for(lambda: prog.count(what) >= n + 1, what="%d %r lines" % (n + 1, what))
         time.sleep(0.2)
         assert prog.count("open ") == n + 1 and prog.count("closed ") == n + 1
     finally:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import urocket
-from urk_net import LIVENESS
+from urk_net import LIVENESS, free_port
 
 PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(urocket.__file__)))
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!"
@@ -177,12 +177,6 @@ def test_load_plot_without_matplotlib_says_so(tmp_path):
                        capture_output=True, timeout=LIVENESS)
     assert r.returncode == 2
     assert "matplotlib" in r.stderr.decode() and "python3-matplotlib" in r.stderr.decode()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_load_connection_refused_fails_fast():

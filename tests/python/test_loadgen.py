@@ -4,7 +4,6 @@ every framing with split responses, connection errors, progress, results."""
 import errno
 import json
 import os
-import socket
 import threading
 import time
 
@@ -12,7 +11,7 @@ import pytest
 
 import urocket
 from urocket.loadgen import RESULT_FIELDS
-from urk_net import ScriptedServer
+from urk_net import ScriptedServer, free_port
 
 REQ = b"R" * 16
 RESP = b"A" * 32
@@ -110,12 +109,6 @@ def test_a_framing_error_is_counted_not_hidden():
         r = urocket.loadtest("127.0.0.1", srv.port, connections=2, duration=0.5)
     assert r.errors["framing"] > 0
     assert r.responses == 0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_connection_refused_is_reported():

@@ -17,7 +17,7 @@ import time
 import pytest
 
 import urocket
-from urk_net import LIVENESS
+from urk_net import LIVENESS, free_port
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
                                   else None)
@@ -52,12 +52,6 @@ http {{
 
 INDEX = b"<html><body>" + b"uRocket load test " * 100 + b"</body></html>\n"
 TEXT = b"".join(b"line %05d of a compressible text file\n" % i for i in range(2000))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Nginx:

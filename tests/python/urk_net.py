@@ -97,6 +97,13 @@ def read_until_closed(sock, timeout=LIVENESS):
     return bytes(out)
 
 
+def free_port(host="127.0.0.1"):
+    """A port nothing listens on right now (bound and released)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def wait_for(pred, timeout=LIVENESS, interval=0.01, what="condition"):
     deadline = time.monotonic() + timeout
     while not pred():
